@@ -1,0 +1,46 @@
+# bantar-sim — `make run` runs the calibrated Jambi 2014–2020 simulation, `make test` the test suite.
+SHELL := /bin/bash
+VENV  ?= .venv
+BIN   := $(VENV)/bin
+
+# Find a Python >= 3.12 on its own: python3.12 on PATH, else pyenv's versions, else stop.
+PYTHON_312 := $(shell \
+  for c in python3.13 python3.12 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python3 2>/dev/null) python3; do \
+    p=$$(command -v $$c 2>/dev/null) || continue; \
+    $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
+  done)
+
+.PHONY: run test venv benchmark bench-batch bench-cluster calibrate sensitivity experiments viz clean
+
+$(BIN)/bantar-sim: pyproject.toml
+	@if [ -z "$(PYTHON_312)" ]; then echo "bantar-sim needs Python >= 3.12 (Mesa >= 3.4 requires it): install python3.12 or pyenv 3.12" >&2; exit 1; fi
+	@test -x $(BIN)/python || $(PYTHON_312) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/bantar-sim
+
+run: venv
+	$(BIN)/bantar-sim run
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+benchmark: venv
+	$(BIN)/python benchmarks/bench_model.py
+
+calibrate: venv
+	$(BIN)/bantar-sim calibrate
+
+sensitivity: venv
+	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method sobol
+
+experiments: venv
+	for f in experiments/*.toml; do case $$f in *sensitivity*) continue;; esac; $(BIN)/bantar-sim experiment $$f || exit 1; done
+
+viz: venv
+	$(BIN)/bantar-sim viz
+
+clean:
+	rm -rf outputs/* .pytest_cache

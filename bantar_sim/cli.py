@@ -1,0 +1,62 @@
+"""`bantar-sim COMMAND ...`: each command lives in its own module with add_arguments(parser) and main(args)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "run": ("bantar_sim.run", "run the (calibrated) Jambi simulation; tables, summary and figure under outputs/"),
+    "experiment": ("bantar_sim.experiment", "run a policy experiment file (TOML) through the batch engine"),
+    "calibrate": ("bantar_sim.calibrate", "ABC-SMC calibration against Table 3 (pyabc)"),
+    "sensitivity": ("bantar_sim.sensitivity", "global sensitivity analysis (SALib: Morris, Sobol)"),
+    "viz": ("bantar_sim.viz", "the teaching app in a browser (Mesa SolaraViz)"),
+    "params": ("bantar_sim.params_cmd", "list every model parameter with default, range and source"),
+}
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The executor options every batch command shares (laptop and cluster run the same code)."""
+    g = parser.add_argument_group("execution")
+    g.add_argument("--executor", choices=("serial", "process", "dask"), default="process",
+                   help="serial, a local process pool (default), or Dask distributed")
+    g.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    g.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address tcp://HOST:PORT (with --executor dask; none starts a LocalCluster)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _usage() -> str:
+    lines = ["usage: bantar-sim COMMAND [options]   (bantar-sim COMMAND --help for a command's options)", "",
+             "commands:"]
+    lines += [f"  {name:<12} {desc}" for name, (_, desc) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] in ("--version", "-V"):
+        from . import __version__, MODEL_VERSION
+        print(f"bantar-sim {__version__} (model {MODEL_VERSION})")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"bantar-sim: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f"bantar-sim {name}", description=COMMANDS[name][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    from .params import ParameterError
+    try:
+        return int(module.main(args) or 0)
+    except ParameterError as err:
+        print(f"bantar-sim {name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
