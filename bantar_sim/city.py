@@ -69,7 +69,13 @@ def build_city(p, rng: np.random.Generator) -> City:
 
     # Ring lattice inside each RT (neighbours along the street), a share rewired within the RT.
     src, dst = [], []
-    for d in range(1, p.ring_degree // 2 + 1):
+    if p.network == "complete":
+        # Every pair inside the RT (for the mean-field check and for teaching; RTs stay small there).
+        for d in range(1, int(sizes.max())):
+            ok = d < hh_size
+            src.append(np.flatnonzero(ok))
+            dst.append((hh_start + (pos + d) % hh_size)[ok])
+    for d in range(1, p.ring_degree // 2 + 1 if p.network == "small_world" else 1):
         target = hh_start + (pos + d) % hh_size
         rewire = rng.random(n) < p.rewire_prob
         target = np.where(rewire, hh_start + (rng.random(n) * hh_size).astype(np.int64), target)

@@ -62,6 +62,38 @@ class RTState:
     head_term_left: np.ndarray
 
 
+def household_rule(hh: Households, adjacency, static, rt_term, awareness_hazard, p, rng) -> None:
+    """The hot path: every household's monthly choice, vectorised (logit choice with social interactions).
+
+    u_i = static_i + awareness_weight·aware_i + social_influence·share_i + rt_term_i, where share_i is the
+    share of i's network neighbours who took part last month; i takes part with probability 1/(1+e^-u_i).
+    Unaware households learn of the programme with monthly probability
+    awareness_hazard_i + awareness_contagion·share_i. bantar_sim.reference implements the same rule one
+    Mesa agent at a time; tests check the two agree in distribution.
+    """
+    n = hh.x.size
+    share = adjacency @ hh.x
+    share *= hh.inv_degree
+    # i takes part when r < 1/(1+e^-u)  <=>  r·(1+e^-u) < 1: one exp, no division.
+    u = rt_term.astype(np.float32, copy=True)
+    u += static
+    u += np.float32(p.awareness_weight) * hh.aware
+    u += np.float32(p.social_influence) * share
+    np.negative(u, out=u)
+    np.exp(u, out=u)
+    u += 1.0
+    u *= rng.random(n, dtype=np.float32)
+    new_x = (u < 1.0).astype(np.float32)
+    if p.revision_rate < 1.0:
+        revise = rng.random(n, dtype=np.float32) < p.revision_rate
+        new_x = np.where(revise, new_x, hh.x)
+    unaware = np.flatnonzero(~hh.aware)
+    if unaware.size:
+        hazard = awareness_hazard[unaware] + np.float32(p.awareness_contagion) * share[unaware]
+        hh.aware[unaware[rng.random(unaware.size, dtype=np.float32) < hazard]] = True
+    hh.x = new_x
+
+
 class BantarModel(mesa.Model):
     """Citizen participation in Jambi's Kampung Bantar programme, 2014 onwards.
 
@@ -273,33 +305,11 @@ class BantarModel(mesa.Model):
             self.running = False
 
     def _household_step(self):
-        """The hot path: every household's monthly logit choice, vectorised."""
-        p, hh, rs, c = self.p, self.households, self.rt_state, self.city
-        rng = self.rng
-        n = hh.x.size
-        share = c.adjacency @ hh.x
-        share *= hh.inv_degree
+        p, rs, c = self.p, self.rt_state, self.city
         mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
         rt_term = (p.leader_mobilisation * mob + p.motivation_weight * rs.motivation).astype(np.float32)
-        # utility u; a household takes part when u beats logistic noise: r < 1/(1+e^-u) <=> r*(1+e^-u) < 1
-        u = np.repeat(rt_term, c.rt_size)
-        u += self._static
-        u += np.float32(p.awareness_weight) * hh.aware
-        u += np.float32(p.social_influence) * share
-        np.negative(u, out=u)
-        np.exp(u, out=u)
-        u += 1.0
-        u *= rng.random(n, dtype=np.float32)
-        new_x = (u < 1.0).astype(np.float32)
-        if p.revision_rate < 1.0:
-            revise = rng.random(n, dtype=np.float32) < p.revision_rate
-            new_x = np.where(revise, new_x, hh.x)
-        unaware = np.flatnonzero(~hh.aware)
-        if unaware.size:
-            hazard = (self._dissemination[unaware] + np.float32(p.awareness_contagion) * share[unaware]
-                      + self._adopt_hazard[hh.rt[unaware]])
-            hh.aware[unaware[rng.random(unaware.size, dtype=np.float32) < hazard]] = True
-        hh.x = new_x
+        household_rule(self.households, c.adjacency, self._static, np.repeat(rt_term, c.rt_size),
+                       self._dissemination + self._adopt_hazard[self.households.rt], p, self.rng)
 
     def _rt_step(self):
         p, c, hh, rs = self.p, self.city, self.households, self.rt_state

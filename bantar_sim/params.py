@@ -41,6 +41,9 @@ SPECS: dict[str, Spec] = {
     "households_per_rt_cv": Spec(0.3, 0.0, 1.0, float, group="city", source="assumption",
                                  doc="coefficient of variation of households per RT (gamma distributed, at least 5)"),
     # --- network -----------------------------------------------------------------------------------
+    "network": Spec("small_world", kind=str, choices=("small_world", "complete"), group="network",
+                    source="assumption; 'complete' is for the mean-field check and teaching",
+                    doc="household ties inside an RT: a small world (ring + rewiring) or everyone tied to everyone"),
     "ring_degree": Spec(6, 2, 30, int, unit="ties", group="network", source="assumption (neighbour ties on a street)",
                         doc="ties per household to the nearest neighbours in the RT (ring lattice, even)"),
     "rewire_prob": Spec(0.1, 0.0, 1.0, float, group="network", source="assumption (Watts–Strogatz small world)",
