@@ -38,7 +38,6 @@ class Households:
     cost: np.ndarray           # economic constraint of taking part, 0–1
     trust: np.ndarray
     age: np.ndarray            # YOUTH / ADULT / ELDER
-    inv_degree: np.ndarray
 
 
 @dataclass
@@ -62,22 +61,22 @@ class RTState:
     head_term_left: np.ndarray
 
 
-def household_rule(hh: Households, adjacency, static, rt_term, awareness_hazard, p, rng) -> None:
+def household_rule(hh: Households, share_matrix, static, rt_term, awareness_hazard, p, rng) -> None:
     """The hot path: every household's monthly choice, vectorised (logit choice with social interactions).
 
     u_i = static_i + awareness_weight·aware_i + social_influence·share_i + rt_term_i, where share_i is the
     share of i's network neighbours who took part last month; i takes part with probability 1/(1+e^-u_i).
     Unaware households learn of the programme with monthly probability
-    awareness_hazard_i + awareness_contagion·share_i. bantar_sim.reference implements the same rule one
-    Mesa agent at a time; tests check the two agree in distribution.
+    awareness_hazard_i + awareness_contagion·share_i. `share_matrix` is the row-normalised adjacency
+    (one sparse product gives every share); `rt_term` is a fresh per-household array, used as scratch.
+    bantar_sim.reference implements the same rule one Mesa agent at a time; tests check they agree.
     """
     n = hh.x.size
-    share = adjacency @ hh.x
-    share *= hh.inv_degree
+    share = share_matrix @ hh.x
     # i takes part when r < 1/(1+e^-u)  <=>  r·(1+e^-u) < 1: one exp, no division.
-    u = rt_term.astype(np.float32, copy=True)
+    u = rt_term
     u += static
-    u += np.float32(p.awareness_weight) * hh.aware
+    np.add(u, np.float32(p.awareness_weight), out=u, where=hh.aware)
     u += np.float32(p.social_influence) * share
     np.negative(u, out=u)
     np.exp(u, out=u)
@@ -118,15 +117,12 @@ class BantarModel(mesa.Model):
         self._init_rts()
         self._init_leaders()
         self._init_records()
+        # Monthly city series (what the app charts); computed once per tick in _city_stats.
+        self.participation = self.awareness = 0.0
+        self.bantar_label = self.active_bantar = self.kencana = self.lapsed = 0
         self.datacollector = mesa.DataCollector(model_reporters={
-            "year": "year", "month": "month",
-            "participation": lambda m: float(m.households.x.mean()),
-            "bantar_label": lambda m: int(np.isin(m.rt_state.status, (A.BANTAR, A.KENCANA)).sum()),
-            "active_bantar": lambda m: int(m.active_bantar_mask().sum()),
-            "kencana": lambda m: int((m.rt_state.status == A.KENCANA).sum()),
-            "lapsed": lambda m: int((m.rt_state.status == A.LAPSED).sum()),
-            "awareness": lambda m: float(m.households.aware.mean()),
-        })
+            k: k for k in ("year", "month", "participation", "bantar_label", "active_bantar", "kencana",
+                           "lapsed", "awareness")})
         self.running = True
 
     # ----------------------------------------------------------------------------- initialisation
@@ -136,7 +132,12 @@ class BantarModel(mesa.Model):
         sd_sc = c.subdistrict_social_capital[c.rt_subdistrict[c.hh_rt]]
         age = rng.choice(3, size=n, p=[p.youth_share, 1 - p.youth_share - p.elder_share, p.elder_share])
         age[c.leader_node[c.leader_kind == YOUTH_LEADER]] = YOUTH
-        deg = np.diff(c.adjacency.indptr).astype(np.float32)
+        # Row-normalised adjacency: (share_matrix @ x)_i is the share of i's ties taking part.
+        deg = np.diff(c.adjacency.indptr)
+        inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0).astype(np.float32)
+        sm = c.adjacency.copy()
+        sm.data = np.repeat(inv, deg)
+        self._share_matrix = sm
         self.households = Households(
             rt=c.hh_rt,
             x=(rng.random(n) < p.initial_participation).astype(np.float32),
@@ -146,7 +147,6 @@ class BantarModel(mesa.Model):
             cost=np.clip(p.cost_mean + p.cost_sd * rng.standard_normal(n), 0, 1),
             trust=np.clip(p.initial_trust + 0.1 * rng.standard_normal(n), 0, 1),
             age=age.astype(np.int8),
-            inv_degree=np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0).astype(np.float32),
         )
         self.poverty_line = float(np.quantile(self.households.cost, 1 - p.poverty_share)) if p.poverty_share > 0 else 2.0
         self._cost_effective = self.households.cost
@@ -267,6 +267,8 @@ class BantarModel(mesa.Model):
         offsets = np.array([p.youth_offset + (p.youth_regeneration * p.regeneration_effect if on else 0.0),
                             0.0, p.elder_offset])
         age_offset = offsets[hh.age]
+        self._youth_mask = (hh.age == YOUTH).astype(np.float32)
+        self._youth_count = np.add.reduceat(self._youth_mask, c.rt_start)
         self._cost_effective = hh.cost
         if on and p.extra_dimensions:
             self._cost_effective = hh.cost * (1 - p.economy_cost_relief * rs.scores[3, hh.rt])
@@ -298,6 +300,7 @@ class BantarModel(mesa.Model):
             self._assessment()
         if self.month == 12:
             self._year_end()
+        self._city_stats()
         self.datacollector.collect(self)
         self.tick += 1
         self.year, self.month = START_YEAR + self.tick // 12, self.tick % 12 + 1
@@ -308,15 +311,23 @@ class BantarModel(mesa.Model):
         p, rs, c = self.p, self.rt_state, self.city
         mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
         rt_term = (p.leader_mobilisation * mob + p.motivation_weight * rs.motivation).astype(np.float32)
-        household_rule(self.households, c.adjacency, self._static, np.repeat(rt_term, c.rt_size),
+        household_rule(self.households, self._share_matrix, self._static, np.repeat(rt_term, c.rt_size),
                        self._dissemination + self._adopt_hazard[self.households.rt], p, self.rng)
+
+    def _city_stats(self):
+        rs, c = self.rt_state, self.city
+        counts = np.bincount(rs.status, minlength=5)
+        self.participation = float(rs.participation @ c.rt_size) / c.n_households
+        self.awareness = float(np.count_nonzero(self.households.aware)) / c.n_households
+        self.bantar_label = int(counts[A.BANTAR] + counts[A.KENCANA])
+        self.kencana, self.lapsed = int(counts[A.KENCANA]), int(counts[A.LAPSED])
+        self.active_bantar = int(self.active_bantar_mask().sum())
 
     def _rt_step(self):
         p, c, hh, rs = self.p, self.city, self.households, self.rt_state
         part = np.add.reduceat(hh.x, c.rt_start) / c.rt_size
-        youth = (hh.age == YOUTH)
+        youth, ycount = self._youth_mask, self._youth_count
         ysum = np.add.reduceat(hh.x * youth, c.rt_start)
-        ycount = np.add.reduceat(youth.astype(np.float32), c.rt_start)
         ypart = np.where(ycount > 0, ysum / np.maximum(ycount, 1), part)
         rs.participation, rs.youth_participation = part, ypart
         self._part_sum += part

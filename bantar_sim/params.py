@@ -35,7 +35,7 @@ SPECS: dict[str, Spec] = {
                      doc="last simulated year (the programme starts in 2014, Mayor Regulation 47/2014)"),
     "scale": Spec(1.0, 0.005, 1.0, float, unit="share", group="city", source="Table 3 RT counts",
                   doc="share of each sub-district's RTs simulated (1 = the 1,627 RTs of Table 3)"),
-    "households_per_rt": Spec(90.0, 5.0, 500.0, float, unit="households", group="city",
+    "households_per_rt": Spec(90.0, 5.0, 1000.0, float, unit="households", group="city",
                               source="assumption: ~600,000 residents / 1,627 RTs / ~4 per household",
                               doc="mean households per RT"),
     "households_per_rt_cv": Spec(0.3, 0.0, 1.0, float, group="city", source="assumption",

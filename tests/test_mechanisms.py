@@ -111,7 +111,7 @@ def test_vectorised_rule_matches_per_agent_reference_in_distribution():
         hh.x, hh.aware = x0.copy(), a0.copy()
         rng = np.random.default_rng(1000 + r)
         for _ in range(ticks):
-            household_rule(hh, c.adjacency, base._static, rt_term, hazard, p, rng)
+            household_rule(hh, base._share_matrix, base._static, rt_term.copy(), hazard, p, rng)
         vec_part.append(hh.x.copy())
         vec_aw.append(hh.aware.mean())
         hh.x, hh.aware = x0.copy(), a0.copy()
