@@ -10,7 +10,7 @@ PYTHON_312 := $(shell \
     $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
   done)
 
-.PHONY: run test venv benchmark bench-batch bench-cluster calibrate sensitivity experiments viz clean
+.PHONY: odd run test venv benchmark bench-batch bench-cluster calibrate sensitivity experiments viz clean
 
 $(BIN)/bantar-sim: pyproject.toml
 	@if [ -z "$(PYTHON_312)" ]; then echo "bantar-sim needs Python >= 3.12 (Mesa >= 3.4 requires it): install python3.12 or pyenv 3.12" >&2; exit 1; fi
@@ -44,3 +44,6 @@ viz: venv
 
 clean:
 	rm -rf outputs/* .pytest_cache
+
+odd: venv
+	$(BIN)/python -m bantar_sim.params --update-odd

@@ -362,10 +362,6 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    print(markdown_table())
-
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CALIBRATED_FILE = REPO_ROOT / "calibration" / "calibrated.toml"
 
@@ -380,3 +376,21 @@ def calibrated_overrides(path: str | Path | None = None) -> dict:
     if not path.exists():
         return {}
     return load_param_file(path)
+
+
+def update_odd(path: str | Path = REPO_ROOT / "docs" / "ODD.md") -> None:
+    """Rewrite the generated parameter table of docs/ODD.md from SPECS."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    start = text.index("<!-- parameter table")
+    start = text.index("\n", start) + 1
+    end = text.index("<!-- end of parameter table -->")
+    path.write_text(text[:start] + markdown_table() + "\n" + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+    if "--update-odd" in sys.argv:
+        update_odd()
+    else:
+        print(markdown_table())

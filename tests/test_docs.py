@@ -1,0 +1,21 @@
+"""docs/ODD.md documents every parameter with its current default (regenerate the table when SPECS change)."""
+from pathlib import Path
+
+from bantar_sim.params import SPECS, markdown_table
+
+ODD = Path(__file__).resolve().parents[1] / "docs" / "ODD.md"
+
+
+def test_odd_parameter_table_is_current():
+    text = ODD.read_text(encoding="utf-8")
+    missing = [n for n in SPECS if f"| `{n}` |" not in text]
+    assert not missing, f"parameters missing from docs/ODD.md: {missing}"
+    stale = [ln for ln in markdown_table().splitlines()[2:] if ln not in text]
+    assert not stale, "docs/ODD.md parameter rows differ from SPECS (defaults/ranges); regenerate: " + stale[0]
+
+
+def test_odd_has_the_seven_elements():
+    text = ODD.read_text(encoding="utf-8")
+    for heading in ("Purpose and patterns", "Entities, state variables and scales", "Process overview and scheduling",
+                    "Design concepts", "Initialisation", "Input data", "Submodels"):
+        assert heading in text
