@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -77,6 +76,7 @@ FLUSH_MAX_CELLS = 4_000_000  # or as soon as the buffered tables hold this many 
 FSYNC = True  # fsync part files, directories and manifest lines (durability against power loss)
 EXECUTOR_POLL_S = 1.0  # how often the driver checks that a Dask client is still connected
 CAPACITY_REFRESH_S = 2.0  # how often the default in-flight bound is re-read from a Dask cluster
+MAX_POOL_BREAKS = 3  # our own process pool may break this many times in a row before the batch stops
 
 SEED_MAX = 2**64  # seeds are ints in [0, 2**64)
 _TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -107,34 +107,38 @@ class OutDirLockedError(RuntimeError):
 _JSON_HINT = "allowed: dict with str keys, list/tuple, str, int, finite float, bool, None"
 
 
-def _check_json(value: Any, where: str, depth: int = 0) -> None:
+def _where(root: str, path: tuple) -> str:
+    return root + "".join(f"[{k!r}]" for k in path)
+
+
+def _check_json(value: Any, root: str, path: tuple = ()) -> None:
     """Raise TaskValidationError naming the path of the first value JSON cannot represent exactly."""
-    if depth > 64:
-        raise TaskValidationError(f"{where} is nested more than 64 levels deep")
-    if value is None or isinstance(value, (str, bool)):
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:  # fast path for the common scalars
         return
-    if isinstance(value, numbers.Integral) and not isinstance(value, np.bool_):
-        return
-    if isinstance(value, np.bool_):
-        return
-    if isinstance(value, (float, np.floating)):
+    if t is float or isinstance(value, (float, np.floating)):
         if not math.isfinite(float(value)):
-            raise TaskValidationError(f"{where} = {value!r} is not JSON-serialisable (non-finite float; {_JSON_HINT})")
+            raise TaskValidationError(
+                f"{_where(root, path)} = {value!r} is not JSON-serialisable (non-finite float; {_JSON_HINT})")
         return
+    if len(path) > 64:
+        raise TaskValidationError(f"{_where(root, path)} is nested more than 64 levels deep")
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise TaskValidationError(
-                    f"{where} has a key {k!r} of type {type(k).__name__}; keys must be str ({_JSON_HINT})"
+                    f"{_where(root, path)} has a key {k!r} of type {type(k).__name__}; keys must be str ({_JSON_HINT})"
                 )
-            _check_json(v, f"{where}[{k!r}]", depth + 1)
+            _check_json(v, root, path + (k,))
         return
     if isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
-            _check_json(v, f"{where}[{i}]", depth + 1)
+            _check_json(v, root, path + (i,))
+        return
+    if isinstance(value, (str, bool, np.bool_)) or (isinstance(value, numbers.Integral)):
         return
     raise TaskValidationError(
-        f"{where} = {value!r} of type {type(value).__name__} is not JSON-serialisable ({_JSON_HINT})"
+        f"{_where(root, path)} = {value!r} of type {type(value).__name__} is not JSON-serialisable ({_JSON_HINT})"
     )
 
 
@@ -636,12 +640,49 @@ def _default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed driver not yet reaped by its parent is a zombie: count it as dead
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _exit_with_driver(driver_pid: int) -> None:
+    """Pool-worker initializer: exit when the driver process dies (e.g. it was SIGKILLed).
+
+    ProcessPoolExecutor workers otherwise wait forever for work from a driver that no longer exists
+    (and, with forkserver, keep the fork server alive too: they hold its liveness pipe).
+    """
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if not _pid_alive(driver_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
 def _new_process_pool(workers: int) -> cf.ProcessPoolExecutor:
     import multiprocessing as mp
 
-    # forkserver (Python 3.14's default): forking a driver that runs threads (tqdm, executor) can deadlock
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
+    # forkserver (Python 3.14's default): forking a driver that runs threads (tqdm, executor) can deadlock.
+    # The fork server imports this module (and so the model) once; workers forked from it start warm.
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["__main__", __name__])
+    else:
+        ctx = mp.get_context("spawn")
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_exit_with_driver,
+                                  initargs=(os.getpid(),))
 
 
 def _shutdown_pool(pool: cf.ProcessPoolExecutor, graceful: bool) -> None:
@@ -743,7 +784,7 @@ def run_batch(
         hint = operator.length_hint(tasks, 0)
         todo_known = hint or None
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the terminal bar (tqdm.auto would pick a notebook widget when it can)
 
     bar = tqdm(total=todo_known, desc=description, unit="run", file=sys.stderr, disable=not progress,
                dynamic_ncols=True, smoothing=0.05)
@@ -781,13 +822,34 @@ def run_batch(
                 or pending_cells >= FLUSH_MAX_CELLS):
             flush()
 
-    if own_pool:
-        executor = _new_process_pool(n_workers)
-    assert executor is not None
-    client = _dask_client_of(executor)
-    limit = max_in_flight or max(2 * _capacity(executor), 2)
+    try:
+        if own_pool:
+            executor = _new_process_pool(n_workers)
+        assert executor is not None
+        client = _dask_client_of(executor)
+        limit = max_in_flight or max(2 * _capacity(executor), 2)
+    except BaseException:
+        bar.close()
+        store.close()
+        raise
     last_capacity = time.monotonic()
     in_flight: dict[cf.Future, tuple[RunTask, str]] = {}
+    breaks_in_a_row = 0
+
+    def recover(exc: BaseException) -> cf.Executor:
+        """Our own pool broke: fail the runs in flight and start a new pool (unless it keeps breaking)."""
+        nonlocal breaks_in_a_row
+        breaks_in_a_row += 1
+        new = _recover_pool(executor, in_flight, receive, n_workers)
+        if breaks_in_a_row >= MAX_POOL_BREAKS:
+            _shutdown_pool(new, graceful=False)
+            raise ExecutorLostError(
+                f"run_batch: the process pool broke {breaks_in_a_row} times in a row without a run finishing "
+                f"(last: {type(exc).__name__}: {exc}); worker processes cannot run {run_fn!r}. "
+                f"{n_done + n_failed + len(pending)} runs of this batch are stored in {out}. {_GUARD_HINT}"
+            ) from exc
+        return new
+
     it = iter(source)
     exhausted = False
     deferred_error: BaseException | None = None
@@ -821,10 +883,10 @@ def run_batch(
                     continue
                 try:
                     fut = executor.submit(_execute, run_fn, task)
-                except cf.BrokenExecutor:
+                except cf.BrokenExecutor as exc:
                     if not own_pool:
                         raise
-                    executor = _recover_pool(executor, in_flight, receive, n_workers)
+                    executor = recover(exc)
                     fut = executor.submit(_execute, run_fn, task)
                 in_flight[fut] = (task, rid)
             if not in_flight:
@@ -833,29 +895,33 @@ def run_batch(
             if pending:
                 timeout = max(0.0, min(timeout, last_flush + FLUSH_INTERVAL_S - time.monotonic()))
             done, _ = cf.wait(in_flight, timeout=timeout, return_when=cf.FIRST_COMPLETED)
-            broken = False
+            broken: BaseException | None = None
+            lost = False
             for fut in done:
+                if fut.cancelled():  # Dask cancels every future when the scheduler connection is lost
+                    lost = True  # keep it in in_flight (not stored); first take the results that did arrive
+                    continue
                 task, rid = in_flight.pop(fut)
-                if fut.cancelled():
-                    in_flight[fut] = (task, rid)  # not finished: keep it counted as not stored
-                    raise ExecutorLostError(_describe_executor_loss(executor, n_done + n_failed + len(pending), out))
                 exc = fut.exception()
                 if exc is None:
+                    breaks_in_a_row = 0
                     receive(_Pending(task, rid, fut.result()))
                 elif isinstance(exc, cf.BrokenExecutor):
                     if not own_pool:
                         raise ExecutorLostError(
                             f"run_batch: the executor broke ({type(exc).__name__}: {exc}); "
                             f"{n_done + n_failed + len(pending)} runs of this batch are stored in {out}. "
-                            "Rerun the same batch to resume."
+                            f"Rerun the same batch to resume. {_GUARD_HINT}"
                         ) from exc
                     receive(_Pending(task, rid, None, *_broken_pool_error(exc)))
-                    broken = True
+                    broken = exc
                 else:  # e.g. Dask KilledWorker (the run killed its workers), an unpicklable result
                     receive(_Pending(task, rid, None, f"{type(exc).__name__}: {exc}",
                                      "".join(_traceback.format_exception(exc))))
-            if broken:
-                executor = _recover_pool(executor, in_flight, receive, n_workers)
+            if lost:
+                raise ExecutorLostError(_describe_executor_loss(executor, n_done + n_failed + len(pending), out))
+            if broken is not None:
+                executor = recover(broken)
             if client is not None and not done and client.status in ("closing", "closed", "failed"):
                 raise ExecutorLostError(_describe_executor_loss(executor, n_done + n_failed + len(pending), out))
             if pending and time.monotonic() - last_flush >= FLUSH_INTERVAL_S:
@@ -877,10 +943,14 @@ def run_batch(
                         elapsed_s=time.perf_counter() - t_start, n_duplicates=n_dup)
 
 
+_GUARD_HINT = ("(Worker processes start by importing the main script: a script that runs a batch on a process "
+               "pool must keep its code under `if __name__ == \"__main__\":`.)")
+
+
 def _broken_pool_error(exc: BaseException) -> tuple[str, str]:
     return (f"{type(exc).__name__}: a worker process died abruptly (killed by a signal or the out-of-memory "
             "killer, or os._exit) while this run was in flight; this run or another run in flight at the same "
-            "time caused it", "".join(_traceback.format_exception(exc)))
+            f"time caused it. If no run completes at all: {_GUARD_HINT}", "".join(_traceback.format_exception(exc)))
 
 
 def _recover_pool(pool: cf.Executor, in_flight: dict, receive: Callable[[_Pending], None],
@@ -923,7 +993,8 @@ def load_manifest(out_dir: str | Path, *, all_attempts: bool = False) -> pd.Data
                 v = _canonical_json(v if v is not None else {})
             cols[c].append(v)
     df = pd.DataFrame(cols, columns=MANIFEST_COLUMNS)
-    df["seed"] = pd.array(cols["seed"], dtype="uint64")
+    # np.array, not pd.array: pandas 3.1 pd.array(..., dtype="uint64") goes through float64 and loses digits
+    df["seed"] = np.array(cols["seed"], dtype=np.uint64)
     df["pid"] = pd.array(cols["pid"], dtype="Int64")
     df["git_dirty"] = pd.array(cols["git_dirty"], dtype="boolean")
     df["duration_s"] = pd.to_numeric(pd.Series(cols["duration_s"], dtype="float64"))

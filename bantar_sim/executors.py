@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import importlib.util
 import logging
 import os
 import threading
@@ -88,7 +87,8 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
     """Yield a ``distributed.Client``; close it (and any cluster started here) on exit.
 
     ``scheduler=None`` starts a ``distributed.LocalCluster`` with ``workers`` single-threaded worker
-    processes (default: one per core), dashboard on a free port if bokeh is installed. Otherwise
+    processes (default: one per core), its dashboard (if bokeh is installed) on a free port
+    (``client.dashboard_link``). Otherwise
     ``scheduler`` is the address of a running scheduler (``"tcp://host:8786"``); if it cannot be
     reached within ``timeout`` seconds a :class:`SchedulerConnectionError` naming it is raised.
     The client gives up on a scheduler that went away after ``timeout`` seconds of reconnecting.
@@ -99,10 +99,11 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
 
     cluster = None
     if scheduler is None:
-        dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
+        # ":0": the scheduler's HTTP server (the dashboard if bokeh is installed) on a free port, not
+        # on 8787, which another cluster may hold
         cluster = LocalCluster(
             n_workers=workers or _cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=dashboard, silence_logs=logging.WARNING,
+            dashboard_address=":0", silence_logs=logging.WARNING,
         )
         try:
             client = Client(cluster, timeout=timeout)
@@ -121,7 +122,7 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
         except (OSError, TimeoutError) as e:
             raise SchedulerConnectionError(
                 f"could not connect to the Dask scheduler at {scheduler} within {timeout:g} s "
-                f"(gave up after {time.monotonic() - t0:.1f} s: {e}). Is `dask scheduler` running there "
+                f"(gave up after {time.monotonic() - t0:.1f} s: {e}). Is dask scheduler running there "
                 "and reachable from this machine?"
             ) from e
     try:

@@ -3,7 +3,7 @@
 ``toy_run(task)`` is deterministic from ``task.seed`` (numpy ``default_rng``) and reacts to params:
 ``n_rows`` (rows of the "draws" table, default 1), ``sleep`` (seconds), ``fail`` (raise ValueError),
 ``fail_unless_exists`` (raise unless that path exists: fails first, succeeds on rerun once the test
-creates the file), ``crash`` (SIGKILL the worker process itself).
+creates the file), ``crash`` (SIGKILL the worker process itself), ``spin`` (CPU work, for benchmarks).
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ def toy_run(task: RunTask) -> dict[str, pd.DataFrame]:
     if p.get("crash"):
         os.kill(os.getpid(), signal.SIGKILL)
     rng = np.random.default_rng(task.seed)
+    if p.get("spin"):  # CPU work: single-threaded numpy, in place (no allocation, so malloc settings such as
+        x = rng.random(100_000)  # Dask workers' MALLOC_TRIM_THRESHOLD_ do not change its speed), deterministic
+        for _ in range(int(p["spin"])):
+            np.multiply(x, 1.0001, out=x)
+            np.add(x, 0.1, out=x)
+            np.sqrt(x, out=x)
     n = int(p.get("n_rows", 1))
     draws = pd.DataFrame({
         "step": np.arange(n, dtype=np.int64),
@@ -75,3 +81,30 @@ def subprocess_env() -> dict[str, str]:
 
 def python_subprocess(code: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=subprocess_env(), **kw)
+
+
+REAL_PARAMS = {"scale": 0.05, "households_per_rt": 20, "end_year": 2016}
+
+
+def real_run_task():
+    """The lead's model entry point if it imports and runs on small params, else None."""
+    try:
+        from bantar_sim.simulation import run_task
+
+        run_task(RunTask(params=REAL_PARAMS, seed=1))
+        return run_task
+    except Exception:  # noqa: BLE001 - the model is someone else's work in progress
+        return None
+
+
+def expected_table(tasks, table: str, model_version: str) -> pd.DataFrame:
+    """What load_table should return for toy_run tasks, computed by calling toy_run directly (no sleeping)."""
+    frames = []
+    for t in tasks:
+        quick = RunTask(params={**t.params, "sleep": 0}, seed=t.seed, tags=t.tags)
+        df = toy_run(quick)[table]
+        df.insert(0, "run_id", t.run_id(model_version))
+        for i, (k, v) in enumerate(t.tags.items()):
+            df.insert(1 + i, k, v)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True).sort_values("run_id", kind="stable", ignore_index=True)
