@@ -1,0 +1,276 @@
+"""Calibration (issue 4): a tiny ABC-SMC end to end, resume, bad input, distance scaling, calibrated set.
+
+Small cities (scale 0.05, 20 households per RT) and tiny populations keep this file well under its
+2.5-minute share of `make test`; the real calibration results are in calibration/README.md.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bantar_sim import cli
+from bantar_sim.calibrate import (ParticleModel, group_contributions, particle_seed, weighted_quantile)
+from bantar_sim.calibration_targets import (CalibrationInputError, StatSpec, default_targets, load_priors,
+                                            load_targets, observed_stats)
+from bantar_sim.data import SUBDISTRICTS, YEARS, table3
+from bantar_sim.params import SPECS, calibrated_overrides, make_params
+
+REPO = Path(__file__).resolve().parents[1]
+PRIORS = REPO / "calibration" / "priors.toml"
+SMALL = ["--scale", "0.05", "--households-per-rt", "20", "--predictive-runs", "10", "--no-progress"]
+
+
+def calibrate(tmp_path, *extra, name="run", pop=12, gens=2, executor="serial"):
+    out, db = tmp_path / name, tmp_path / f"{name}.db"
+    argv = ["calibrate", *SMALL, "--population-size", str(pop), "--max-populations", str(gens),
+            "--executor", executor, "--db", str(db), "--out", str(out), *extra]
+    return cli.main(argv), out, db
+
+
+def history(db):
+    import pyabc
+    return pyabc.History(f"sqlite:///{db}", create=False)
+
+
+# ------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """One generation, then the same command with a budget of two: the second call resumes the db."""
+    tmp = tmp_path_factory.mktemp("cal")
+    rc, out, db = calibrate(tmp, gens=1)
+    assert rc == 0
+    first = history(db).get_distribution(m=0, t=0)[0].sort_index()
+    rc, out, db = calibrate(tmp, gens=2)
+    assert rc == 0
+    return tmp, out, db, first
+
+
+def test_small_calibration_end_to_end(small_run):
+    _, out, db, _ = small_run
+    priors = load_priors(PRIORS)
+    post = pd.read_csv(out / "posterior.csv")
+    assert list(post.columns) == [*priors.names, "weight"]
+    assert len(post) == 12
+    assert post["weight"].sum() == pytest.approx(1.0)
+    for p in priors.priors:
+        assert post[p.name].between(p.low, p.high).all(), p.name
+    for fig in ("posterior_pairs.png", "predictive_city.png", "predictive_subdistrict.png", "fit_history.png"):
+        assert (out / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", fig
+    summary = pd.read_csv(out / "posterior_summary.csv").set_index("parameter")
+    assert (summary["q05"] <= summary["median"]).all() and (summary["median"] <= summary["q95"]).all()
+    # The calibrated set loads the way `bantar-sim run` loads it, with the settings it was calibrated at.
+    cal = calibrated_overrides(out / "calibrated.toml")
+    assert cal["scale"] == 0.05 and cal["households_per_rt"] == 20.0
+    rows = {tuple(r) for r in post.drop(columns="weight").itertuples(index=False)}
+    assert tuple(cal[n] for n in priors.names) in rows          # an accepted particle of the last generation
+    make_params(cal)
+    prov = tomllib.loads((out / "calibrated.toml").read_text())["provenance"]
+    assert prov["seed"] == 2014 and prov["population_size"] == 12 and prov["generations"] == 2
+    assert prov["data_sha256"] == default_targets().sha256
+    assert prov["total_simulations"] >= 24 and prov["final_epsilon"] > 0
+    fit = pd.read_csv(out / "fit_metrics.csv")
+    assert set(fit["n"]) == {6, 11} and fit["coverage_90"].between(0, 1).all()
+
+
+def test_resume_continues_the_same_history(small_run):
+    _, _, db, first = small_run
+    h = history(db)
+    assert len(h.all_runs()) == 1 and h.max_t == 1
+    pd.testing.assert_frame_equal(h.get_distribution(m=0, t=0)[0].sort_index(), first)
+    eps = h.get_all_populations().set_index("t")["epsilon"]
+    assert eps[1] < eps[0]                                    # the schedule moved on, not restarted
+
+
+def test_db_from_other_settings_is_refused_and_kept(small_run, capsys):
+    tmp, _, db, _ = small_run
+    size = db.stat().st_size
+    rc, _, _ = calibrate(tmp, "--seed", "99", gens=3)
+    assert rc == 2
+    assert "other settings" in capsys.readouterr().err
+    assert db.stat().st_size == size and history(db).max_t == 1
+
+
+def test_serial_calibration_is_reproducible(small_run, tmp_path):
+    """A fresh serial run with the same seed draws the same first generation as the fixture's."""
+    _, _, _, first = small_run
+    rc, out, db = calibrate(tmp_path, name="again", gens=1)
+    assert rc == 0
+    pd.testing.assert_frame_equal(history(db).get_distribution(m=0, t=0)[0].sort_index(), first)
+    assert pd.read_csv(out / "posterior.csv").shape == (12, 9)
+
+
+def test_particle_simulation_reproducible_from_its_parameters():
+    priors = load_priors(PRIORS)
+    spec = StatSpec()
+    model = ParticleModel({"scale": 0.05, "households_per_rt": 20.0}, tuple(priors.names), (), spec, 5, 0, "m")
+    pars = {p.name: (p.low + p.high) / 2 for p in priors.priors}
+    a, b = model(pars), model(dict(pars))
+    assert a == b and set(a) == set(spec.keys())
+    moved = dict(pars, base_utility=pars["base_utility"] + 1e-9)
+    assert particle_seed(5, 0, list(pars.values())) != particle_seed(5, 0, list(moved.values()))
+    assert particle_seed(5, 0, list(pars.values())) != particle_seed(6, 0, list(pars.values()))
+
+
+# -------------------------------------------------------------------------------- the other modes
+def test_heldout_synthetic_and_model_comparison_outputs(tmp_path):
+    rc, out, _ = calibrate(tmp_path, "--train-years", "2014-2018", name="heldout", pop=10, gens=1)
+    assert rc == 0 and not (out / "calibrated.toml").exists()      # only the default mode writes it
+    ho = pd.read_csv(out / "heldout_coverage.csv")
+    assert sorted(ho["year"].unique()) == [2019, 2020]
+    assert set(ho["area"]) == {"Jambi City (all)", *SUBDISTRICTS}
+    assert ((ho["q05"] <= ho["median"]) & (ho["median"] <= ho["q95"])).all()
+    obs = table3().winners
+    got = ho[(ho.year == 2019) & (ho.area == "Jelutung")]["published"].iloc[0]
+    assert got == pytest.approx(obs.at["Jelutung", 2019] * round(233 * 0.05) / 233)
+
+    rc, out, _ = calibrate(tmp_path, "--synthetic", "--truth", "base_utility=-4", name="synth", pop=10, gens=1)
+    assert rc == 0
+    s = pd.read_csv(out / "posterior_summary.csv").set_index("parameter")
+    assert s.at["base_utility", "truth"] == -4.0
+    assert set(s["truth_in_90"]) <= {True, False} and s["verdict"].notna().all()
+
+    rc, out, _ = calibrate(tmp_path, "--compare-models", name="compare", pop=12, gens=1)
+    assert rc == 0
+    probs = pd.read_csv(out / "model_probabilities.csv", index_col=0)
+    assert probs.iloc[-1].sum() == pytest.approx(1.0)
+    assert probs.shape[1] <= 1 + len(load_priors(PRIORS).variants)
+
+
+# ------------------------------------------------------------------------------------- bad input
+def _write_priors(tmp_path, body):
+    path = tmp_path / "priors.toml"
+    path.write_text(body)
+    return path
+
+
+@pytest.mark.parametrize("body, message", [
+    ("[params.base_utility]\nlow = -3.0\nhigh = -3.0\nreason = 'x'\n", "is empty"),
+    ("[params.base_utility]\nlow = -2.0\nhigh = -6.0\nreason = 'x'\n", "is inverted"),
+    ("[params.base_utilty]\nlow = -6.0\nhigh = -2.0\nreason = 'x'\n", "unknown parameter 'base_utilty'"),
+    ("[params.social_influence]\nlow = -1.0\nhigh = 5.0\nreason = 'x'\n", "leaves the allowed range [0.0, 20.0]"),
+    ("[params.social_influence]\nlow = 0.0\nhigh = 5.0\n", "needs a 'reason'"),
+    ("[params.assessment_threshold]\nlow = 0.2\nhigh = 0.6\nreason = 'x'\n", "lapse_threshold"),
+    ("[params.kencana]\nlow = 0\nhigh = 1\nreason = 'x'\n", "only numeric parameters"),
+])
+def test_bad_prior_rejected_before_any_simulation(tmp_path, capsys, body, message):
+    rc, out, db = calibrate(tmp_path, "--prior", str(_write_priors(tmp_path, body)))
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert not db.exists() and not out.exists()
+
+
+def _targets_csv(tmp_path, drop_col=None, drop_row=None):
+    t3 = table3().published.reset_index()
+    if drop_col:
+        t3 = t3.drop(columns=[drop_col])
+    if drop_row:
+        t3 = t3[t3.subdistrict != drop_row]
+    path = tmp_path / "targets.csv"
+    t3.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("year", "missing years 2019"),
+    ("subdistrict", "missing sub-districts Pasar"),
+    ("file", "file not found"),
+])
+def test_bad_targets_rejected_before_any_simulation(tmp_path, capsys, kind, message):
+    path = {"year": lambda: _targets_csv(tmp_path, drop_col="won_2019"),
+            "subdistrict": lambda: _targets_csv(tmp_path, drop_row="Pasar"),
+            "file": lambda: tmp_path / "nope.csv"}[kind]()
+    rc, out, db = calibrate(tmp_path, "--targets", str(path))
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not db.exists() and not out.exists()
+
+
+def test_bad_options_rejected(tmp_path, capsys):
+    for extra, message in [(["--train-years", "2016-2018"], "must start in 2014"),
+                           (["--train-years", "2014-2014"], "must end in a year in [2015, 2020]"),
+                           (["--truth", "x=1"], "--truth applies only with --synthetic"),
+                           (["--synthetic", "--truth", "base_utility=5"], "outside its prior"),
+                           (["--max-walltime", "0"], "--max-walltime must be")]:
+        rc, out, db = calibrate(tmp_path, *extra)
+        assert rc == 2, extra
+        assert message in capsys.readouterr().err, extra
+        assert not db.exists()
+
+
+def test_published_and_consistent_targets_agree():
+    """The distance uses the yearly columns and proposals, which the two versions share; the
+    discrepancies of Table 3 (Amount column, RT total) do not reach the calibration."""
+    pub = load_targets(REPO / "bantar_sim" / "data" / "table3_published.csv")
+    con = default_targets()
+    pd.testing.assert_frame_equal(pub.winners, con.winners)
+    assert (pub.proposals == con.proposals).all()
+    obs = observed_stats(con, StatSpec())
+    assert obs["city.2019"] == 154 and obs["wins.Jambi_Timur"] == 75 and obs["proposals.Paal_Merah"] == 98
+    assert "city.2014" not in obs            # the pilot year is fixed by pilot_winners
+
+
+# ------------------------------------------------------------------------------- distance scaling
+def test_group_weights_make_each_group_count_the_same():
+    for last in (2018, 2020):
+        spec = StatSpec(last)
+        w = spec.group_weights()
+        totals = {g: sum(w[k] for k in ks) for g, ks in spec.groups().items()}
+        assert totals == pytest.approx({g: 1.0 for g in totals})
+    assert set(StatSpec(2018).groups()) == {"city", "wins"}        # proposals would leak 2019–2020
+
+
+def test_no_target_group_swamps_the_distance():
+    """Prior predictive simulations, scaled as in the ABC: each group's mean share of the distance
+    stays between 15% and 55% (equal shares would be 33%), although the raw counts differ tenfold."""
+    priors = load_priors(PRIORS)
+    spec = StatSpec()
+    model = ParticleModel({"scale": 0.05, "households_per_rt": 20.0}, tuple(priors.names), (), spec, 1, 0, "m")
+    rng = np.random.default_rng(3)
+    rows = [model({p.name: rng.uniform(p.low, p.high) for p in priors.priors}) for _ in range(24)]
+    stats = pd.DataFrame(rows)
+    observed = observed_stats(default_targets(), spec, 0.05)
+    shares = group_contributions(stats, observed, spec).mean()
+    assert set(shares.index) == {"city", "wins", "proposals"}
+    assert shares.between(0.15, 0.55).all(), shares.to_dict()
+    # Unscaled, the proposals group alone (counts up to ~100 per sub-district) would dominate.
+    keys = spec.keys()
+    raw = (stats[keys] - pd.Series(observed)[keys]).abs()
+    raw_share = raw[[k for k in keys if k.startswith("proposals")]].sum(axis=1) / raw.sum(axis=1)
+    assert raw_share.mean() > shares["proposals"]
+
+
+def test_weighted_quantile():
+    v = np.array([1.0, 2.0, 3.0, 4.0])
+    assert weighted_quantile(v, np.ones(4), 0.5) == pytest.approx(2.5)
+    assert weighted_quantile(v, np.array([0, 0, 0, 1.0]), 0.5) == pytest.approx(4.0)
+
+
+def test_repository_calibrated_set_loads():
+    """calibration/calibrated.toml (made by the real calibration) is what `bantar-sim run` starts from."""
+    cal = calibrated_overrides()
+    assert cal, "calibration/calibrated.toml is missing: run `bantar-sim calibrate`"
+    priors = load_priors(PRIORS)
+    assert set(priors.names) <= set(cal)
+    for k, v in priors.settings.items():
+        assert cal[k] == v
+    for p in priors.priors:
+        assert p.low <= cal[p.name] <= p.high
+    make_params(cal)
+    assert SPECS["households_per_rt"].low <= cal["households_per_rt"] <= SPECS["households_per_rt"].high
+
+
+def test_sample_posterior_draws_by_weight(small_run):
+    from bantar_sim.calibrate import sample_posterior
+    _, out, _, _ = small_run
+    post = pd.read_csv(out / "posterior.csv")
+    draws = sample_posterior(50, seed=1, path=out / "posterior.csv")
+    assert len(draws) == 50 and draws == sample_posterior(50, seed=1, path=out / "posterior.csv")
+    assert all(d["scale"] == 0.05 for d in draws)              # settings from the calibrated set beside it
+    rows = {tuple(r) for r in post.drop(columns="weight").itertuples(index=False)}
+    assert all(tuple(d[c] for c in post.columns if c != "weight") in rows for d in draws)
+    make_params(draws[0])
