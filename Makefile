@@ -30,6 +30,12 @@ test: venv
 benchmark: venv
 	$(BIN)/python benchmarks/bench_model.py
 
+bench-batch: venv
+	$(BIN)/python benchmarks/bench_batch.py
+
+bench-cluster: venv
+	$(BIN)/python -m pytest -q -m cluster tests/test_cluster.py
+
 calibrate: venv
 	$(BIN)/bantar-sim calibrate
 

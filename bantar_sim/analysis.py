@@ -625,7 +625,7 @@ def render_report(exp, runs, man, effects, levels, headline, arms, pre_diff, rt_
                      f"policy_start_year; common random numbers hold): {', '.join(same)}.")
         for a, n in diff.items():
             L.append(f"- **{a}** differs from the baseline before {window} in {n} replicate(s): one of its settings "
-                     "acts from 2014 (e.g. reward_fund, or a non-policy parameter), so its effects include a "
+                     "acts from 2014 (a non-policy parameter), so its effects include a "
                      "changed 2014–" f"{window - 1} history.")
     failed = runs[runs["status"] == "failed"]
     missing = runs[runs["status"] == "missing"]

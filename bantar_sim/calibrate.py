@@ -42,7 +42,7 @@ from .params import SPECS, check_value, make_params
 
 START_YEAR = YEARS[0]
 DEFAULTS = dict(population_size=200, max_populations=10, max_walltime=25.0, min_epsilon=0.0,
-                min_acceptance_rate=0.01, epsilon_quantile=0.5, predictive_runs=100, seed=2014)
+                min_acceptance_rate=0.01, epsilon_quantile=0.5, predictive_runs=100, seed=2014, pattern_reps=2)
 
 
 def add_arguments(parser):
@@ -85,6 +85,14 @@ def add_arguments(parser):
     g.add_argument("--households-per-rt", type=float, default=None, help="mean households per RT")
     g.add_argument("--predictive-runs", type=int, default=DEFAULTS["predictive_runs"],
                    help="posterior predictive simulations for the figures and coverage (default %(default)s)")
+    g = parser.add_argument_group("secondary patterns (bantar_sim.patterns)")
+    g.add_argument("--pattern-reps", type=int, default=DEFAULTS["pattern_reps"],
+                   help="re-simulations per accepted particle for the pattern filter (default %(default)s)")
+    g.add_argument("--no-pattern-filter", action="store_true",
+                   help="calibrated set = best accepted particle, without the post-award waning/growth filter")
+    g.add_argument("--patterns-only", action="store_true",
+                   help="run no ABC: apply the pattern filter to the posterior already in --out and rewrite "
+                        "its calibrated set")
     add_executor_arguments(parser)
 
 
@@ -145,16 +153,9 @@ def build_distance(spec: StatSpec):
 
 def group_contributions(stats: pd.DataFrame, observed: dict, spec: StatSpec) -> pd.DataFrame:
     """Each group's share of the distance, per simulation, with the scaling the ABC uses (tests, README)."""
+    from .patterns import scaled_parts
     keys = spec.keys()
-    s = stats[keys].to_numpy(float)
-    s0 = np.array([observed[k] for k in keys])
-    scale = np.sqrt((s.mean(axis=0) - s0) ** 2 + s.std(axis=0) ** 2)
-    inv = np.where(scale > 0, 1 / np.where(scale > 0, scale, 1), 0.0)
-    pos = inv[inv > 0]
-    if pos.size:
-        inv = np.minimum(inv, pos.min() * 100.0)       # max_scale_weight_ratio, as in build_distance
-    w = np.array([spec.group_weights()[k] for k in keys])
-    parts = np.abs(s - s0) * inv * w
+    parts = scaled_parts(stats, observed, spec, keys)
     out = pd.DataFrame({g: parts[:, [k.split(".")[0] == g for k in keys]].sum(axis=1)
                         for g in spec.groups()})
     return out.div(out.sum(axis=1), axis=0)
@@ -209,6 +210,9 @@ def _check_args(args) -> None:
     need("min_acceptance_rate", 0 <= args.min_acceptance_rate < 1, "a number in [0, 1)")
     need("epsilon_quantile", 0 < args.epsilon_quantile < 1, "a number in (0, 1)")
     need("predictive_runs", 10 <= args.predictive_runs <= 100_000, "an integer in [10, 100000]")
+    need("pattern_reps", 1 <= args.pattern_reps <= 100, "an integer in [1, 100]")
+    if args.patterns_only and (args.no_pattern_filter or args.synthetic or args.train_years or args.compare_models):
+        raise CalibrationInputError("--patterns-only applies only to the default calibration, with the filter on")
     if args.workers is not None and args.workers < 1:
         raise CalibrationInputError(f"--workers must be an integer >= 1, got {args.workers}")
     if args.scheduler and args.executor != "dask":
@@ -223,7 +227,8 @@ def resolve_config(args) -> Config:
     mode = _mode(args)
     priors = load_priors(args.prior)
     targets = load_targets(args.targets)
-    spec = StatSpec(_parse_train_years(args.train_years))
+    spec = StatSpec(_parse_train_years(args.train_years),
+                    patterns=mode == "calibrate" and not args.no_pattern_filter and not args.patterns_only)
     overrides = {}
     if args.scale is not None:
         overrides["scale"] = check_value("scale", args.scale, "--scale")
@@ -274,7 +279,8 @@ def _truth(args, variant: Variant) -> dict:
 
 def config_fingerprint(cfg: Config, args) -> str:
     return fingerprint({
-        "mode": cfg.mode, "last_year": cfg.spec.last_year, "targets": cfg.targets.sha256,
+        "mode": cfg.mode, "last_year": cfg.spec.last_year, "patterns": cfg.spec.patterns,
+        "targets": cfg.targets.sha256,
         "priors": [(v.name, v.settings, [(p.name, p.low, p.high) for p in v.priors]) for v in cfg.variants],
         "truth": cfg.truth, "population_size": args.population_size, "seed": args.seed,
         "epsilon_quantile": args.epsilon_quantile, "model_version": MODEL_VERSION,
@@ -473,8 +479,9 @@ def _toml_value(v) -> str:
 
 
 def write_calibrated_toml(path: Path, values: dict, provenance: dict, summary: pd.DataFrame) -> None:
-    lines = ["# The calibrated parameter set: the best-fitting accepted particle of the ABC-SMC calibration against Table 3,",
-             "# with the simulation settings it was calibrated at. Written by `bantar-sim calibrate`;",
+    lines = ["# The calibrated parameter set: an accepted particle of the ABC-SMC calibration against Table 3 (and",
+             "# patterns 3-4; `point` below says which), with the simulation settings it was calibrated at.",
+             "# Written by `bantar-sim calibrate`;",
              "# read by bantar_sim.params.calibrated_overrides() (bantar-sim run, experiments).",
              "", "[params]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
@@ -735,6 +742,8 @@ def _run_record(history) -> dict:
 
 def main(args) -> int:
     cfg = resolve_config(args)                       # every input checked before any simulation
+    if args.patterns_only:
+        return patterns_only(cfg, args)
     fp = config_fingerprint(cfg, args)
     resume_id = find_resumable(cfg.db, fp)
     observed = observed_stats(cfg.targets, cfg.spec, cfg.variants[0].settings.get("scale", 1.0))
@@ -830,14 +839,20 @@ def main(args) -> int:
                              f"[{city.q05:.0f}, {city.q95:.0f}] -> {'inside' if city.inside_90 else 'OUTSIDE'}; "
                              f"sub-districts inside: {int(sds.inside_90.sum())}/{len(sds)}")
         if mi == 0 and cfg.mode == "calibrate":
-            point, dist = best_particle(history, t_last)
+            if args.no_pattern_filter:
+                point, dist = best_particle(history, t_last)
+                chosen = {"point": "accepted particle of the last generation with the smallest distance",
+                          "point_distance": dist}
+            else:
+                point, chosen, plines = pattern_filter(cfg, args, variant, df, w, observed, post)
+                dist = chosen["point_distance"]
+                lines += plines
             values = calibrated_values(point, variant)
             cal_path = cfg.out / "calibrated.toml"
-            write_calibrated_toml(cal_path, values, {**prov, "point": "accepted particle of the last generation "
-                                  "with the smallest distance", "point_distance": dist,
+            write_calibrated_toml(cal_path, values, {**prov, **chosen,
                                   "settings_note": "scale and households_per_rt above are the settings the "
                                   "posterior was calibrated at"}, summary)
-            lines.append("\ncalibrated set (best-fitting accepted particle, distance %.3g): %s" % (dist, ", ".join(
+            lines.append("\ncalibrated set (%s; distance %.3g): %s" % ("best passing particle" if not args.no_pattern_filter else "best-fitting accepted particle", dist, ", ".join(
                 f"{p.name} = {values[p.name]:.4g}" for p in variant.priors)))
             from .params import calibrated_overrides
             calibrated_overrides(cal_path)           # the file must load the way `bantar-sim run` loads it
@@ -855,6 +870,93 @@ def main(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------ secondary patterns (POM)
+def pattern_filter(cfg: Config, args, variant: Variant, df: pd.DataFrame, w: np.ndarray, observed: dict,
+                   post: pd.DataFrame) -> tuple[dict, dict, list[str]]:
+    """Re-simulate every accepted particle, keep those that show patterns 3 and 4 (bantar_sim.patterns), and
+    pick the calibrated point among them: the smallest mean re-simulated distance to Table 3. Writes
+    patterns.csv and a `passes_patterns` column into posterior.csv (sample_posterior draws from those)."""
+    from .executors import make_executor
+    from .patterns import PATTERN_CRITERIA, filter_particles
+    from .simulation import spawn_seeds
+    model = ParticleModel(dict(variant.settings), tuple(p.name for p in variant.priors),
+                          tuple(p.name for p in variant.priors if p.integer), StatSpec(), args.seed, 0, variant.name)
+    particles = [model.params_for(df.iloc[i]) for i in range(len(df))]
+    seeds = spawn_seeds(args.seed + 2, len(df) * args.pattern_reps)
+    seeds = [seeds[i * args.pattern_reps:(i + 1) * args.pattern_reps] for i in range(len(df))]
+    kind = args.executor
+    workers = args.workers if kind != "serial" else None
+    if kind == "process" and workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    with make_executor(kind, workers=workers, scheduler=args.scheduler) as ex:
+        per = filter_particles(particles, observed, cfg.spec, seeds, ex, progress=not args.no_progress)
+    per.insert(1, "weight", w)
+    for p in variant.priors:
+        per[p.name] = df[p.name].to_numpy()
+    per.to_csv(cfg.out / "patterns.csv", index=False)
+    post["passes_patterns"] = per["passes"].to_numpy()
+    post.to_csv(cfg.out / "posterior.csv", index=False)
+    n_pass = int(per["passes"].sum())
+    w_pass = float(w[per["passes"].to_numpy()].sum())
+    lines = [f"\npattern filter ({args.pattern_reps} re-simulations per particle; bantar_sim/patterns.py):"]
+    for k, c in PATTERN_CRITERIA.items():
+        ok = per[k].between(c.low, c.high)
+        lines.append(f"  {k:<22} in [{c.low:g}, {c.high:g}]: {int(ok.sum())}/{len(per)} particles "
+                     f"(median {per[k].median():.3g})")
+    lines.append(f"  all patterns: {n_pass}/{len(per)} particles, posterior weight {w_pass:.3f}")
+    if n_pass:
+        best = per[per["passes"]].sort_values("distance").iloc[0]
+        point_note = ("accepted particle of the last generation that passes the pattern filter, with the "
+                      "smallest mean re-simulated distance")
+    else:
+        best = per.sort_values("distance").iloc[0]
+        point_note = "NO particle passes the pattern filter: the particle with the smallest re-simulated distance"
+        lines.append("  WARNING: no accepted particle shows patterns 3 and 4; calibrated set chosen by fit alone")
+    i = int(best["particle"])
+    lines.append("  calibrated point: particle %d, re-simulated distance %.3g; %s" % (i, best["distance"], ", ".join(
+        f"{k} {best[k]:.3g}" for k in PATTERN_CRITERIA)))
+    chosen = {"point": point_note, "point_distance": float(best["distance"]), "pattern_reps": args.pattern_reps,
+              "particles_passing_patterns": n_pass, "posterior_weight_passing_patterns": round(w_pass, 4),
+              **{f"point_{k}": float(best[k]) for k in PATTERN_CRITERIA}}
+    return {p.name: float(df[p.name].iloc[i]) for p in variant.priors}, chosen, lines
+
+
+def patterns_only(cfg: Config, args) -> int:
+    """Apply the pattern filter to a finished calibration in cfg.out (its posterior.csv), no ABC."""
+    import tomllib
+    from .run import git_commit
+    variant = cfg.variants[0]
+    post_path, cal_path = cfg.out / "posterior.csv", cfg.out / "calibrated.toml"
+    for f in (post_path, cal_path):
+        if not f.exists():
+            raise CalibrationInputError(f"--patterns-only: {f} not found; run `bantar-sim calibrate` first")
+    post = pd.read_csv(post_path)
+    names = [p.name for p in variant.priors]
+    missing = [n for n in names + ["weight"] if n not in post.columns]
+    if missing:
+        raise CalibrationInputError(f"--patterns-only: {post_path} lacks column(s) {', '.join(missing)}")
+    post = post[names + ["weight"]]
+    w = post["weight"].to_numpy(float) / post["weight"].sum()
+    observed = observed_stats(cfg.targets, cfg.spec, variant.settings.get("scale", 1.0))
+    point, chosen, lines = pattern_filter(cfg, args, variant, post[names], w, observed, post)
+    old = tomllib.loads(cal_path.read_text(encoding="utf-8"))
+    prov = {**old.get("provenance", {}), **chosen, "pattern_filter_command": "bantar-sim calibrate --patterns-only",
+            "pattern_filter_model_version": MODEL_VERSION, "pattern_filter_git_commit": git_commit(),
+            "pattern_filter_date": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    summary = pd.read_csv(cfg.out / "posterior_summary.csv") if (cfg.out / "posterior_summary.csv").exists() \
+        else posterior_summary(post[names], w, variant, None)
+    values = calibrated_values(point, variant)
+    write_calibrated_toml(cal_path, values, prov, summary)
+    from .params import calibrated_overrides
+    calibrated_overrides(cal_path)
+    lines.append("\ncalibrated set: " + ", ".join(f"{n} = {values[n]:.4g}" for n in names))
+    text = "\n".join(lines)
+    (cfg.out / "patterns_summary.txt").write_text(text.lstrip() + "\n")
+    print(text)
+    print(f"\nwrote {cfg.out}/: patterns.csv posterior.csv (passes_patterns) calibrated.toml patterns_summary.txt")
+    return 0
+
+
 POSTERIOR_FILE = Path(__file__).resolve().parents[1] / "calibration" / "posterior.csv"
 
 
@@ -868,6 +970,11 @@ def sample_posterior(n: int, seed: int, path: str | Path | None = None) -> list[
     post = pd.read_csv(path)
     if "weight" not in post or post.empty:
         raise CalibrationInputError(f"{path}: expected one row per particle and a 'weight' column")
+    if "passes_patterns" in post:
+        # Particles that fail the secondary patterns (bantar_sim.patterns) are not drawn.
+        post = post[post["passes_patterns"].astype(bool)].drop(columns="passes_patterns").reset_index(drop=True)
+        if post.empty:
+            raise CalibrationInputError(f"{path}: no particle passes the pattern filter (passes_patterns)")
     names = [c for c in post.columns if c != "weight"]
     for c in names:
         check_value(c, float(post[c].iloc[0]), str(path))

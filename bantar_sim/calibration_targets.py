@@ -133,13 +133,17 @@ def load_targets(path: str | Path | None) -> Targets:
 # ------------------------------------------------------------------------------ summary statistics
 @dataclass(frozen=True)
 class StatSpec:
-    """Which statistics enter the distance: the target years and whether proposals are used."""
+    """Which statistics enter the distance: the target years, whether proposals are used, and whether the
+    secondary patterns 3 and 4 enter as a fourth group (one statistic, their violation, observed as 0)."""
     last_year: int = YEARS[-1]
+    patterns: bool = False
 
     def __post_init__(self):
         if not 2015 <= self.last_year <= YEARS[-1]:
             raise CalibrationInputError(f"--train-years must end in a year in [2015, {YEARS[-1]}], "
                                         f"got {self.last_year}")
+        if self.patterns and self.last_year != YEARS[-1]:
+            raise CalibrationInputError("the pattern statistics need runs to 2020: not with --train-years")
 
     @property
     def city_years(self) -> tuple[int, ...]:
@@ -154,6 +158,8 @@ class StatSpec:
         k += [f"wins.{_slug(s)}" for s in SUBDISTRICTS]
         if self.use_proposals:
             k += [f"proposals.{_slug(s)}" for s in SUBDISTRICTS]
+        if self.patterns:
+            k.append("pattern.violation")
         return k
 
     def groups(self) -> dict[str, list[str]]:
@@ -178,6 +184,9 @@ def model_stats(model, spec: StatSpec) -> dict[str, float]:
     if spec.use_proposals:
         prop = np.bincount(sd, rec["proposed"][:ny].any(axis=0), minlength=len(SUBDISTRICTS))
         out.update({f"proposals.{_slug(s)}": float(prop[i]) for i, s in enumerate(SUBDISTRICTS)})
+    if spec.patterns:
+        from .patterns import pattern_stats, violation
+        out["pattern.violation"] = violation(pattern_stats(model))
     return out
 
 
@@ -192,6 +201,8 @@ def observed_stats(targets: Targets, spec: StatSpec, scale: float = 1.0) -> dict
     out.update({f"wins.{_slug(s)}": float(cum[s]) for s in SUBDISTRICTS})
     if spec.use_proposals:
         out.update({f"proposals.{_slug(s)}": float(targets.proposals[s] * ratio[s]) for s in SUBDISTRICTS})
+    if spec.patterns:
+        out["pattern.violation"] = 0.0
     return out
 
 

@@ -56,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as err:
         print(f"bantar-sim {name}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        # The executor or its output folder failed mid-batch: the message, not a traceback. Finished runs
+        # are on disk already (batch engine), so the same command resumes.
+        if type(err).__name__ not in RESUMABLE_ERRORS:
+            raise
+        print(f"bantar-sim {name}: error: {err}\n(runs finished so far are kept; rerun the same command to "
+              "resume)", file=sys.stderr)
+        return 1
+
+
+# bantar_sim.batch / bantar_sim.executors errors, matched by name so the CLI need not import them up front.
+RESUMABLE_ERRORS = ("ExecutorLostError", "OutDirLockedError", "SchedulerConnectionError")
 
 
 if __name__ == "__main__":

@@ -344,6 +344,12 @@ def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[
     df = pd.read_csv(path)
     if "weight" not in df.columns:
         raise ExperimentError(f"{where}: no 'weight' column; columns must be model parameters and 'weight'")
+    keep = np.ones(len(df), bool)
+    if "passes_patterns" in df.columns:
+        # Particles that fail the secondary patterns (bantar_sim.patterns) get no weight.
+        keep = df.pop("passes_patterns").astype(str).str.strip().str.lower().isin(("true", "1")).to_numpy()
+        if not keep.any():
+            raise ExperimentError(f"{where}: no row passes the pattern filter ('passes_patterns' all false)")
     names = [c for c in df.columns if c != "weight"]
     if not names or len(df) == 0:
         raise ExperimentError(f"{where}: needs at least one parameter column and one row")
@@ -355,6 +361,9 @@ def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[
     w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(float)
     if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ExperimentError(f"{where}: 'weight' must be finite numbers >= 0 with a positive sum")
+    w = np.where(keep, w, 0.0)
+    if w.sum() <= 0:
+        raise ExperimentError(f"{where}: the rows that pass the pattern filter have zero total weight")
     p = w / w.sum()
     cdf = np.cumsum(p)
     draws = []

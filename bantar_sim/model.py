@@ -15,7 +15,7 @@ import numpy as np
 
 from . import agents as A
 from .city import ADULT, ELDER, RELIGIOUS, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
-from .params import ParameterError, make_params
+from .params import SPECS, ParameterError, make_params
 
 START_YEAR = 2014
 PROPOSAL_MONTH = 4      # RTs register proposals in April
@@ -100,7 +100,9 @@ class BantarModel(mesa.Model):
     takes any parameter of `bantar_sim.params.SPECS` as a keyword (validated before anything is built).
     """
 
-    def __init__(self, params=None, *, rng=None, seed=None, **overrides):
+    def __init__(self, params=None, *, rng=None, seed=None, scenario=None, **overrides):
+        # `scenario`: Mesa's SolaraViz Reset passes its (empty) Scenario object; this model's settings are its
+        # parameters, so it is accepted and ignored.
         if seed is not None and rng is None:
             rng = seed
         p = make_params(overrides, base=params)
@@ -427,6 +429,11 @@ class BantarModel(mesa.Model):
         rs.motivation[propose] = np.maximum(rs.motivation[propose], 1.0)
         self.rec["proposed"][self.year - START_YEAR] = propose
 
+    def reward_fund(self) -> float:
+        """The fund per award this year: a lever like the others, so before policy_start_year every run pays
+        the status-quo amount and experiments change only the future, not the calibrated 2014–2020 history."""
+        return self.p.reward_fund if self.policy_active() else SPECS["reward_fund"].default
+
     def mean_score(self) -> np.ndarray:
         dims = N_DIMS_EXTRA if (self.p.extra_dimensions and self.policy_active()) else N_DIMS_BASE
         return self.rt_state.scores[:dims].mean(axis=0)
@@ -464,7 +471,7 @@ class BantarModel(mesa.Model):
         pay_tranche = due & practising & np.isin(rs.status, (A.BANTAR, A.KENCANA))
         rs.tranches_left[due & ~pay_tranche] = 0
         rs.tranches_left[pay_tranche] -= 1
-        paid[pay_tranche] += p.reward_fund / p.reward_stages
+        paid[pay_tranche] += self.reward_fund() / p.reward_stages
 
         # 2. Assessment of this year's proposals.
         proposals = np.flatnonzero(self._proposed_this_year)
@@ -474,13 +481,14 @@ class BantarModel(mesa.Model):
         won[winners] = True
         rs.status[won] = A.BANTAR
         rs.award_year[won] = self.year
-        boost = p.award_boost * np.sqrt(p.reward_fund / p.reward_reference)
+        fund = self.reward_fund()
+        boost = p.award_boost * np.sqrt(fund / p.reward_reference)
         rs.motivation[won] += boost
         if staged:
-            paid[won] += p.reward_fund / p.reward_stages
+            paid[won] += fund / p.reward_stages
             rs.tranches_left[won] = p.reward_stages - 1
         else:
-            paid[won] += p.reward_fund
+            paid[won] += fund
         self.rec["won"][yi] = won
 
         # 3. Kencana tier (needs a Restorative Justice house).

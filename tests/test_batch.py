@@ -501,3 +501,24 @@ def test_driver_memory_does_not_grow_with_batch_size(tmp_path):
     assert big["growth_mb"] < 20, big
     assert big["growth_mb"] - small["growth_mb"] < 12, (small, big)
     assert len(load_table(tmp_path / "big", "t")) == 10_000
+
+
+def test_cli_reports_a_lost_executor_as_a_message_with_the_resume_hint(monkeypatch, capsys, tmp_path):
+    """A batch whose executor dies mid-way (ExecutorLostError) ends the command with exit 1 and a message,
+    not a traceback; other exceptions still propagate."""
+    from bantar_sim import cli, experiment
+    exp = tmp_path / "e.toml"
+    exp.write_text("")
+
+    def lost(args):
+        raise ExecutorLostError("the Dask scheduler went away after 7 of 20 runs")
+    monkeypatch.setattr(experiment, "main", lost)
+    assert cli.main(["experiment", str(exp)]) == 1
+    err = capsys.readouterr().err
+    assert "went away after 7 of 20 runs" in err and "rerun the same command" in err
+
+    def bug(args):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(experiment, "main", bug)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["experiment", str(exp)])

@@ -53,7 +53,7 @@ def test_small_calibration_end_to_end(small_run):
     _, out, db, _ = small_run
     priors = load_priors(PRIORS)
     post = pd.read_csv(out / "posterior.csv")
-    assert list(post.columns) == [*priors.names, "weight"]
+    assert list(post.columns) == [*priors.names, "weight", "passes_patterns"]
     assert len(post) == 12
     assert post["weight"].sum() == pytest.approx(1.0)
     for p in priors.priors:
@@ -65,10 +65,17 @@ def test_small_calibration_end_to_end(small_run):
     # The calibrated set loads the way `bantar-sim run` loads it, with the settings it was calibrated at.
     cal = calibrated_overrides(out / "calibrated.toml")
     assert cal["scale"] == 0.05 and cal["households_per_rt"] == 20.0
-    rows = {tuple(r) for r in post.drop(columns="weight").itertuples(index=False)}
+    rows = {tuple(r) for r in post[priors.names].itertuples(index=False)}
     assert tuple(cal[n] for n in priors.names) in rows          # an accepted particle of the last generation
     make_params(cal)
     prov = tomllib.loads((out / "calibrated.toml").read_text())["provenance"]
+    # The pattern filter re-simulated every particle; the point is the best passing one (or flagged if none).
+    pat = pd.read_csv(out / "patterns.csv")
+    assert len(pat) == 12 and (pat["passes"] == post["passes_patterns"]).all()
+    assert prov["particles_passing_patterns"] == int(pat["passes"].sum())
+    chosen = pat.loc[pat["passes"]] if pat["passes"].any() else pat
+    assert prov["point_distance"] == pytest.approx(chosen["distance"].min())
+    assert ("NO particle" in prov["point"]) == (not pat["passes"].any())
     assert prov["seed"] == 2014 and prov["population_size"] == 12 and prov["generations"] == 2
     assert prov["data_sha256"] == default_targets().sha256
     assert prov["total_simulations"] >= 24 and prov["final_epsilon"] > 0
@@ -82,7 +89,9 @@ def test_resume_continues_the_same_history(small_run):
     assert len(h.all_runs()) == 1 and h.max_t == 1
     pd.testing.assert_frame_equal(h.get_distribution(m=0, t=0)[0].sort_index(), first)
     eps = h.get_all_populations().set_index("t")["epsilon"]
-    assert eps[1] < eps[0]                                    # the schedule moved on, not restarted
+    # The schedule moved on, not restarted: generation 1 of the same run, with its own finite epsilon (with
+    # the adaptive distance, re-weighted each generation, epsilon need not fall monotonically).
+    assert list(eps.index)[-2:] == [0, 1] and np.isfinite(eps[1]) and eps[1] != eps[0]
 
 
 def test_db_from_other_settings_is_refused_and_kept(small_run, capsys):
@@ -100,7 +109,7 @@ def test_serial_calibration_is_reproducible(small_run, tmp_path):
     rc, out, db = calibrate(tmp_path, name="again", gens=1)
     assert rc == 0
     pd.testing.assert_frame_equal(history(db).get_distribution(m=0, t=0)[0].sort_index(), first)
-    assert pd.read_csv(out / "posterior.csv").shape == (12, 9)
+    assert pd.read_csv(out / "posterior.csv").shape == (12, 10)   # 8 parameters, weight, passes_patterns
 
 
 def test_particle_simulation_reproducible_from_its_parameters():
@@ -268,9 +277,40 @@ def test_sample_posterior_draws_by_weight(small_run):
     from bantar_sim.calibrate import sample_posterior
     _, out, _, _ = small_run
     post = pd.read_csv(out / "posterior.csv")
-    draws = sample_posterior(50, seed=1, path=out / "posterior.csv")
-    assert len(draws) == 50 and draws == sample_posterior(50, seed=1, path=out / "posterior.csv")
+    # Only particles that pass the pattern filter are drawn: mark the first half as passing.
+    post["passes_patterns"] = np.arange(len(post)) < len(post) // 2
+    path = out.parent / "marked" / "posterior.csv"
+    path.parent.mkdir(exist_ok=True)
+    post.to_csv(path, index=False)
+    (path.parent / "calibrated.toml").write_text((out / "calibrated.toml").read_text())
+    draws = sample_posterior(50, seed=1, path=path)
+    assert len(draws) == 50 and draws == sample_posterior(50, seed=1, path=path)
     assert all(d["scale"] == 0.05 for d in draws)              # settings from the calibrated set beside it
-    rows = {tuple(r) for r in post.drop(columns="weight").itertuples(index=False)}
-    assert all(tuple(d[c] for c in post.columns if c != "weight") in rows for d in draws)
+    names = [c for c in post.columns if c not in ("weight", "passes_patterns")]
+    passing = {tuple(r) for r in post.loc[post["passes_patterns"], names].itertuples(index=False)}
+    drawn = {tuple(d[c] for c in names) for d in draws}
+    assert drawn <= passing and len(drawn) > 1
     make_params(draws[0])
+    post["passes_patterns"] = False
+    post.to_csv(path, index=False)
+    with pytest.raises(CalibrationInputError, match="no particle passes"):
+        sample_posterior(5, seed=1, path=path)
+
+
+def test_patterns_only_rewrites_the_calibrated_set(small_run, tmp_path, capsys):
+    import shutil
+    _, out, _, _ = small_run
+    work = tmp_path / "cal"
+    shutil.copytree(out, work)
+    (work / "patterns.csv").unlink()
+    rc = cli.main(["calibrate", *SMALL, "--patterns-only", "--pattern-reps", "1", "--executor", "serial",
+                   "--out", str(work), "--db", str(tmp_path / "unused.db")])
+    assert rc == 0 and not (tmp_path / "unused.db").exists()           # no ABC ran
+    pat = pd.read_csv(work / "patterns.csv")
+    assert len(pat) == 12 and "still_practising_3y" in pat
+    prov = tomllib.loads((work / "calibrated.toml").read_text())["provenance"]
+    assert prov["pattern_reps"] == 1 and prov["pattern_filter_command"].endswith("--patterns-only")
+    assert prov["seed"] == 2014                                        # the ABC's provenance is kept
+    assert "pattern filter" in (work / "patterns_summary.txt").read_text()
+    rc = cli.main(["calibrate", *SMALL, "--patterns-only", "--no-pattern-filter", "--out", str(work)])
+    assert rc == 2 and "--patterns-only applies only" in capsys.readouterr().err

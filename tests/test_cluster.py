@@ -254,3 +254,22 @@ def test_documented_jobqueue_configuration_generates_the_directives(tag, directi
         assert cluster.scheduler_address.endswith(f":{port}")
     finally:
         cluster.close()
+
+
+@pytest.mark.timeout(90)
+def test_cli_unreachable_scheduler_is_a_message_not_a_traceback(tmp_path, capsys):
+    """`bantar-sim experiment --executor dask --scheduler <dead address>`: exit 2, the address named, no runs."""
+    from bantar_sim import cli
+    exp = tmp_path / "tiny.toml"
+    exp.write_text('[experiment]\nname = "tiny"\nhorizon = 2021\nreplications = 2\nscale = 0.02\n'
+                   'households_per_rt = 10.0\nparameters = "defaults"\n\n[[arm]]\nname = "baseline"\n\n'
+                   '[[arm]]\nname = "kencana"\nkencana = true\n')
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    rc = cli.main(["experiment", str(exp), "--executor", "dask", "--scheduler", address, "--out", str(out),
+                   "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and address in err and "could not connect" in err and "Traceback" not in err
+    assert time.monotonic() - t0 < 30 + 20
+    assert not list(out.glob("runs/**/*.parquet"))

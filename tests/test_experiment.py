@@ -317,6 +317,19 @@ def test_posterior_draws_are_paired_across_arms_and_stable_when_replications_gro
     assert {t.params["base_utility"] for t in build_tasks(load_experiment(path2))} == {-3.0}
 
 
+def test_posterior_draws_skip_particles_that_fail_the_pattern_filter(tmp_path):
+    from bantar_sim.experiment import ExperimentError
+    post = tmp_path / "posterior.csv"
+    post.write_text("base_utility,weight,passes_patterns\n-4.0,5.0,False\n-5.0,1.0,True\n-4.6,1.0,True\n")
+    path = write(tmp_path, SMALL.format(reps=12, extra="").replace(
+        'households_per_rt = 20.0', 'households_per_rt = 20.0\nposterior_draws = "posterior.csv"') + ARMS)
+    rows = {i for i, _ in load_experiment(path).posterior_draws}
+    assert rows == {1, 2}, "row 0 carries most weight but fails the patterns: never drawn"
+    post.write_text("base_utility,weight,passes_patterns\n-4.0,5.0,False\n")
+    with pytest.raises(ExperimentError, match="no row passes the pattern filter"):
+        load_experiment(path)
+
+
 def test_bad_posterior_file_is_a_clear_error(tmp_path):
     from bantar_sim.experiment import ExperimentError
     from bantar_sim.params import ParameterError
