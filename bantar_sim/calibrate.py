@@ -507,9 +507,18 @@ def predictive_run(task) -> dict:
     return {"won": won, "proposals": prop, "rts": m.city.rt_counts.copy()}
 
 
+def run_executor(args):
+    """The executor for the runs outside pyabc (predictive runs, pattern filter): --executor/--workers/
+    --scheduler, a 2-process pool by default."""
+    from .executors import make_executor
+    workers = args.workers if args.executor != "serial" else None
+    if args.executor == "process" and workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    return make_executor(args.executor, workers=workers, scheduler=args.scheduler)
+
+
 def posterior_predictive(df: pd.DataFrame, w: np.ndarray, variant: Variant, args, desc: str) -> dict:
     from tqdm import tqdm
-    from .executors import make_executor
     from .simulation import spawn_seeds
     rng = np.random.default_rng(args.seed)
     idx = rng.choice(len(df), size=args.predictive_runs, p=w / w.sum())
@@ -517,11 +526,7 @@ def posterior_predictive(df: pd.DataFrame, w: np.ndarray, variant: Variant, args
     model = ParticleModel(dict(variant.settings), tuple(p.name for p in variant.priors),
                           tuple(p.name for p in variant.priors if p.integer), StatSpec(), args.seed, 0, variant.name)
     tasks = [(model.params_for(df.iloc[i]), s) for i, s in zip(idx, seeds)]
-    kind = "serial" if args.executor == "serial" else args.executor
-    workers = args.workers if kind != "serial" else None
-    if kind == "process" and workers is None:
-        workers = min(2, os.cpu_count() or 1)
-    with make_executor(kind, workers=workers, scheduler=args.scheduler) as ex:
+    with run_executor(args) as ex:
         results = list(tqdm(ex.map(predictive_run, tasks), total=len(tasks), unit="run", desc=desc,
                             disable=args.no_progress))
     return {"won": np.stack([r["won"] for r in results]), "proposals": np.stack([r["proposals"] for r in results]),
@@ -876,7 +881,6 @@ def pattern_filter(cfg: Config, args, variant: Variant, df: pd.DataFrame, w: np.
     """Re-simulate every accepted particle, keep those that show patterns 3 and 4 (bantar_sim.patterns), and
     pick the calibrated point among them: the smallest mean re-simulated distance to Table 3. Writes
     patterns.csv and a `passes_patterns` column into posterior.csv (sample_posterior draws from those)."""
-    from .executors import make_executor
     from .patterns import PATTERN_CRITERIA, filter_particles
     from .simulation import spawn_seeds
     model = ParticleModel(dict(variant.settings), tuple(p.name for p in variant.priors),
@@ -884,11 +888,7 @@ def pattern_filter(cfg: Config, args, variant: Variant, df: pd.DataFrame, w: np.
     particles = [model.params_for(df.iloc[i]) for i in range(len(df))]
     seeds = spawn_seeds(args.seed + 2, len(df) * args.pattern_reps)
     seeds = [seeds[i * args.pattern_reps:(i + 1) * args.pattern_reps] for i in range(len(df))]
-    kind = args.executor
-    workers = args.workers if kind != "serial" else None
-    if kind == "process" and workers is None:
-        workers = min(2, os.cpu_count() or 1)
-    with make_executor(kind, workers=workers, scheduler=args.scheduler) as ex:
+    with run_executor(args) as ex:
         per = filter_particles(particles, observed, cfg.spec, seeds, ex, progress=not args.no_progress)
     per.insert(1, "weight", w)
     for p in variant.priors:

@@ -20,7 +20,6 @@ import csv
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .data import SUBDISTRICTS, YEARS, table3
-from .params import SPECS, ParameterError, check_value, make_params
+from .params import SPECS, ParameterError, check_value, make_params, read_toml
 
 START_YEAR = YEARS[0]
 GROUPS = ("city", "wins", "proposals")
@@ -300,12 +299,7 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
     """Read and check a priors file (calibration/priors.toml layout; see calibration/README.md)."""
     path = Path(path) if path else PRIORS_FILE
     where = str(path)
-    if not path.exists():
-        raise CalibrationInputError(f"--prior {path}: file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise CalibrationInputError(f"{where}: not valid TOML: {err}") from None
+    data = read_toml(path, f"--prior {path}: file not found", CalibrationInputError)
     unknown = set(data) - {"settings", "params", "variants"}
     if unknown:
         raise CalibrationInputError(f"{where}: unknown tables {sorted(unknown)}; allowed: settings, params, variants")

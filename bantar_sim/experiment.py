@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .params import REPO_ROOT, SPECS, ParameterError, calibrated_overrides, check_value, make_params
+from .params import REPO_ROOT, SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
 
 BASELINE = "baseline"
 HORIZON_RANGE = (2015, 2060)
@@ -181,14 +181,7 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     """Read and validate an experiment file (and command-line overrides); nothing is run or written."""
     path = Path(path)
     f = str(path)
-    if not path.is_file():
-        raise ExperimentError(f"{f}: experiment file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ExperimentError(f"{f}: not valid TOML: {err}") from None
-    except UnicodeDecodeError as err:
-        raise ExperimentError(f"{f}: not a UTF-8 text file: {err}") from None
+    data = read_toml(path, f"{f}: experiment file not found", ExperimentError)
 
     for key in data:
         if key not in ("experiment", "base", "arm"):

@@ -333,6 +333,19 @@ def _check_joint(v: dict, where: str) -> None:
         raise ParameterError(f"{prefix}parameter 'ring_degree' must be an even integer in [2, 30], got {v['ring_degree']}")
 
 
+def read_toml(path: Path, missing: str, error: type[ParameterError] = ParameterError) -> dict:
+    """The table of a TOML input file, or `error` naming the file: `missing` if it is not a file, else
+    why it cannot be parsed (experiment, sensitivity problem and priors files share this)."""
+    if not path.is_file():
+        raise error(missing)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise error(f"{path}: not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not a UTF-8 text file: {err}") from None
+
+
 def load_param_file(path: str | Path) -> dict:
     """Read parameter overrides from TOML ([params] table or top level) or JSON; validate names and values."""
     path = Path(path)

@@ -11,7 +11,6 @@ PATTERN_CRITERIA (and docs/ODD.md, calibration/README.md).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,7 +131,3 @@ def filter_particles(particles: list[dict], observed: dict, spec, seeds: list[li
     per = runs.groupby("particle")[cols].mean()
     per["passes"] = [passes(r) for r in per.to_dict("records")]
     return per.reset_index()
-
-
-def default_workers() -> int:
-    return min(2, os.cpu_count() or 1)

@@ -18,7 +18,6 @@ import os
 import re
 import sys
 import time
-import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import MODEL_VERSION, __version__
-from .params import SPECS, ParameterError, calibrated_overrides, check_value, make_params
+from .params import SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
 from .simulation import run_task, spawn_seeds
 
 METHODS = ("morris", "sobol")
@@ -238,12 +237,7 @@ def load_problem(path: str | Path) -> Problem:
     """Read and validate a problem file; every error names the file, the key and the allowed values."""
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise ParameterError(f"{where}: problem file not found")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ParameterError(f"{where}: not valid TOML: {err}") from None
+    data = read_toml(path, f"{where}: problem file not found")
     _check_keys(data, ("problem", "fixed", "parameters", "outputs", "morris", "sobol"), where)
     head = data.get("problem", {})
     _check_keys(head, ("name", "description", "replications", "seed", "end_year"), f"{where} [problem]")
