@@ -12,6 +12,7 @@ from dataclasses import dataclass, asdict
 
 import mesa
 import numpy as np
+import scipy.sparse as sp
 
 from . import agents as A
 from .city import ADULT, ELDER, RELIGIOUS, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
@@ -26,6 +27,11 @@ DIMENSIONS = ("clean", "safe", "smart", "economy", "governance", "mobility")
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def _labelled(status: np.ndarray) -> np.ndarray:
+    """Holding the label (Bantar or Kencana); two comparisons are ~10x cheaper than np.isin on 1,600 RTs."""
+    return (status == A.BANTAR) | (status == A.KENCANA)
 
 
 @dataclass
@@ -61,6 +67,17 @@ class RTState:
     head_term_left: np.ndarray
 
 
+def uniform_pair(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent float32 uniforms on [0, 1) per household from n raw 64-bit words: each 32-bit half
+    becomes a float as `Generator.random(dtype=np.float32)` makes it (its top 24 bits times 2**-24), in one
+    call to the bit generator instead of two."""
+    raw = rng.bit_generator.random_raw(n).view(np.uint32)
+    raw >>= 8
+    u = raw.astype(np.float32)
+    u *= np.float32(2.0 ** -24)
+    return u[:n], u[n:]
+
+
 def household_rule(hh: Households, share_matrix, static, rt_term, awareness_hazard, p, rng) -> None:
     """The hot path: every household's monthly choice, vectorised (logit choice with social interactions).
 
@@ -69,6 +86,8 @@ def household_rule(hh: Households, share_matrix, static, rt_term, awareness_haza
     Unaware households learn of the programme with monthly probability
     awareness_hazard_i + awareness_contagion·share_i. `share_matrix` is the row-normalised adjacency
     (one sparse product gives every share); `rt_term` is a fresh per-household array, used as scratch.
+    Only whole-array float32 ufuncs and one call to the bit generator for both draws: masked (`where=`)
+    ufuncs and gathers cost more than the arithmetic they would save (benchmarks/bench_model.py).
     bantar_sim.reference implements the same rule one Mesa agent at a time; tests check they agree.
     """
     n = hh.x.size
@@ -76,20 +95,21 @@ def household_rule(hh: Households, share_matrix, static, rt_term, awareness_haza
     # i takes part when r < 1/(1+e^-u)  <=>  r·(1+e^-u) < 1: one exp, no division.
     u = rt_term
     u += static
-    np.add(u, np.float32(p.awareness_weight), out=u, where=hh.aware)
+    u += np.float32(p.awareness_weight) * hh.aware
     u += np.float32(p.social_influence) * share
     np.negative(u, out=u)
     np.exp(u, out=u)
     u += 1.0
-    u *= rng.random(n, dtype=np.float32)
+    r_choice, r_aware = uniform_pair(rng, n)
+    u *= r_choice
     new_x = (u < 1.0).astype(np.float32)
     if p.revision_rate < 1.0:
         revise = rng.random(n, dtype=np.float32) < p.revision_rate
         new_x = np.where(revise, new_x, hh.x)
-    unaware = np.flatnonzero(~hh.aware)
-    if unaware.size:
-        hazard = awareness_hazard[unaware] + np.float32(p.awareness_contagion) * share[unaware]
-        hh.aware[unaware[rng.random(unaware.size, dtype=np.float32) < hazard]] = True
+    # Aware households stay aware, so one draw for everybody equals one for the unaware only.
+    hazard = np.float32(p.awareness_contagion) * share
+    hazard += awareness_hazard
+    hh.aware |= r_aware < hazard
     hh.x = new_x
 
 
@@ -110,6 +130,10 @@ class BantarModel(mesa.Model):
         super().__init__(rng=rng)
         self.p = p
         self.seed = rng
+        # The monthly household draws (two float32 uniforms per household) have their own stream: SFC64
+        # makes them about twice as fast as the model's PCG64; seeded from the model's stream, so the
+        # run's seed still fixes everything.
+        self.household_rng = np.random.Generator(np.random.SFC64(int(self.rng.integers(2**63))))
         self.city = build_city(p, self.rng)
         self.tick = 0
         self.year, self.month = START_YEAR, 1
@@ -132,14 +156,15 @@ class BantarModel(mesa.Model):
         p, c, rng = self.p, self.city, self.rng
         n = c.n_households
         sd_sc = c.subdistrict_social_capital[c.rt_subdistrict[c.hh_rt]]
-        age = rng.choice(3, size=n, p=[p.youth_share, 1 - p.youth_share - p.elder_share, p.elder_share])
+        u = rng.random(n)
+        age = (u >= p.youth_share).astype(np.int8) + (u >= 1 - p.elder_share)   # YOUTH / ADULT / ELDER
         age[c.leader_node[c.leader_kind == YOUTH_LEADER]] = YOUTH
         # Row-normalised adjacency: (share_matrix @ x)_i is the share of i's ties taking part.
         deg = np.diff(c.adjacency.indptr)
         inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0).astype(np.float32)
-        sm = c.adjacency.copy()
-        sm.data = np.repeat(inv, deg)
-        self._share_matrix = sm
+        # Shares the adjacency's index arrays (no copy); only the weights differ.
+        self._share_matrix = sp.csr_matrix((np.repeat(inv, deg), c.adjacency.indices, c.adjacency.indptr),
+                                           shape=c.adjacency.shape)
         self.households = Households(
             rt=c.hh_rt,
             x=(rng.random(n) < p.initial_participation).astype(np.float32),
@@ -148,7 +173,7 @@ class BantarModel(mesa.Model):
                                    + 0.1 * sd_sc, 0, 1),
             cost=np.clip(p.cost_mean + p.cost_sd * rng.standard_normal(n), 0, 1),
             trust=np.clip(p.initial_trust + 0.1 * rng.standard_normal(n), 0, 1),
-            age=age.astype(np.int8),
+            age=age,
         )
         self.poverty_line = float(np.quantile(self.households.cost, 1 - p.poverty_share)) if p.poverty_share > 0 else 2.0
         self._cost_effective = self.households.cost
@@ -217,8 +242,10 @@ class BantarModel(mesa.Model):
     def _init_leaders(self):
         c = self.city
         self._agent_views = None
-        # Households tied to each informal leader (columns of the adjacency at the leaders' nodes).
-        self._leader_adj = c.adjacency[:, c.leader_node].tocsr() if c.leader_node.size else None
+        # Households tied to each informal leader: columns of the adjacency at the leaders' nodes, taken as
+        # the transpose of its rows (the network is symmetric); kept column-major (CSC), so a product costs
+        # a pass over the leaders' ties, not over every household.
+        self._leader_adj = c.adjacency[c.leader_node].T if c.leader_node.size else None
         self.leader_engagement = np.zeros(c.leader_node.size)
         self._update_policy_state()
 
@@ -254,10 +281,10 @@ class BantarModel(mesa.Model):
         self.leader_engagement = np.clip(eng, 0, 1)
         if self._leader_adj is not None:
             youth_lead = (c.leader_kind == YOUTH_LEADER).astype(float)
-            infl_all = self._leader_adj @ (self.leader_engagement * (1 - youth_lead))
-            infl_youth = self._leader_adj @ (self.leader_engagement * youth_lead)
-            is_youth = hh.age == YOUTH
-            self._informal = infl_all + infl_youth * np.where(is_youth, 2.0, 1.0)
+            infl = self._leader_adj @ np.column_stack([self.leader_engagement * (1 - youth_lead),
+                                                        self.leader_engagement * youth_lead])
+            # Youth leaders count double for youth households.
+            self._informal = infl[:, 0] + infl[:, 1] * (1.0 + (hh.age == YOUTH))
             # Engaged informal leaders also count for the RT's Safe dimension (deliberation, customs).
             rel_trad = c.leader_kind != YOUTH_LEADER
             num = np.bincount(c.leader_rt[rel_trad], self.leader_engagement[rel_trad], minlength=c.n_rts)
@@ -269,8 +296,13 @@ class BantarModel(mesa.Model):
         offsets = np.array([p.youth_offset + (p.youth_regeneration * p.regeneration_effect if on else 0.0),
                             0.0, p.elder_offset])
         age_offset = offsets[hh.age]
-        self._youth_mask = (hh.age == YOUTH).astype(np.float32)
-        self._youth_count = np.add.reduceat(self._youth_mask, c.rt_start)
+        # Youth households of each RT as a sparse (RT x household) indicator: one small product per month
+        # gives every RT's youth participation.
+        youth = np.flatnonzero(hh.age == YOUTH)
+        self._youth_count = np.bincount(hh.rt[youth], minlength=c.n_rts).astype(np.float32)
+        indptr = np.concatenate([[0], np.cumsum(self._youth_count, dtype=np.int64)])
+        self._youth_rt = sp.csr_matrix((np.ones(youth.size, np.float32), youth, indptr),
+                                       shape=(c.n_rts, c.n_households))
         self._cost_effective = hh.cost
         if on and p.extra_dimensions:
             self._cost_effective = hh.cost * (1 - p.economy_cost_relief * rs.scores[3, hh.rt])
@@ -286,7 +318,12 @@ class BantarModel(mesa.Model):
         adopt = np.zeros(c.n_rts)
         if on and p.adoption:
             adopt[rs.adopted_by >= 0] = p.adoption_awareness
-        self._adopt_hazard = adopt.astype(np.float32)
+        self._set_adopt_hazard(adopt)
+
+    def _set_adopt_hazard(self, adopt_per_rt: np.ndarray):
+        """Base monthly hazard of learning of the programme, per household: dissemination + adoption."""
+        self._adopt_hazard = adopt_per_rt.astype(np.float32)
+        self._awareness_hazard = self._dissemination + self._adopt_hazard[self.households.rt]
 
     # ------------------------------------------------------------------------------------- tick
     def step(self):
@@ -314,7 +351,7 @@ class BantarModel(mesa.Model):
         mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
         rt_term = (p.leader_mobilisation * mob + p.motivation_weight * rs.motivation).astype(np.float32)
         household_rule(self.households, self._share_matrix, self._static, np.repeat(rt_term, c.rt_size),
-                       self._dissemination + self._adopt_hazard[self.households.rt], p, self.rng)
+                       self._awareness_hazard, p, self.household_rng)
 
     def _city_stats(self):
         rs, c = self.rt_state, self.city
@@ -328,8 +365,8 @@ class BantarModel(mesa.Model):
     def _rt_step(self):
         p, c, hh, rs = self.p, self.city, self.households, self.rt_state
         part = np.add.reduceat(hh.x, c.rt_start) / c.rt_size
-        youth, ycount = self._youth_mask, self._youth_count
-        ysum = np.add.reduceat(hh.x * youth, c.rt_start)
+        ycount = self._youth_count
+        ysum = self._youth_rt @ hh.x
         ypart = np.where(ycount > 0, ysum / np.maximum(ycount, 1), part)
         rs.participation, rs.youth_participation = part, ypart
         self._part_sum += part
@@ -354,7 +391,7 @@ class BantarModel(mesa.Model):
         floor_m = self._motivation_floor()
         held = self._proposed_this_year & in_campaign
         if not p.post_award_waning:
-            held |= np.isin(rs.status, (A.BANTAR, A.KENCANA))
+            held |= _labelled(rs.status)
         m = np.where(held, rs.motivation, floor_m + (rs.motivation - floor_m) * decay)
         rs.motivation = np.maximum(m, floor_m)
 
@@ -363,7 +400,7 @@ class BantarModel(mesa.Model):
         floor = np.zeros(rs.status.size)
         if not self.policy_active():
             return floor
-        labelled = np.isin(rs.status, (A.BANTAR, A.KENCANA))
+        labelled = _labelled(rs.status)
         if p.kencana:
             floor = np.maximum(floor, p.kencana_prospect * labelled)
         if p.monitoring > 0:
@@ -443,7 +480,7 @@ class BantarModel(mesa.Model):
 
     def active_bantar_mask(self) -> np.ndarray:
         """Holding the label (Bantar or Kencana) and still applying the concept."""
-        return np.isin(self.rt_state.status, (A.BANTAR, A.KENCANA)) & self.practising_mask()
+        return _labelled(self.rt_state.status) & self.practising_mask()
 
     def _stochastic_round(self, x):
         x = np.asarray(x, float)
@@ -458,7 +495,7 @@ class BantarModel(mesa.Model):
         staged = p.reward_mode == "staged" and self.policy_active()
 
         # 1. Post-award checks: the label is lost when the concept is no longer applied.
-        labelled = np.isin(rs.status, (A.BANTAR, A.KENCANA))
+        labelled = _labelled(rs.status)
         check_p = p.post_award_check_prob + (1 - p.post_award_check_prob) * monitoring
         checked = labelled & (rng.random(c.n_rts) < check_p)
         lapse = checked & ~practising
@@ -468,7 +505,7 @@ class BantarModel(mesa.Model):
         paid = np.zeros(c.n_rts)
         # Staged rewards: a tranche is paid only while the RT is still practising; otherwise forfeited.
         due = rs.tranches_left > 0
-        pay_tranche = due & practising & np.isin(rs.status, (A.BANTAR, A.KENCANA))
+        pay_tranche = due & practising & _labelled(rs.status)
         rs.tranches_left[due & ~pay_tranche] = 0
         rs.tranches_left[pay_tranche] -= 1
         paid[pay_tranche] += self.reward_fund() / p.reward_stages
@@ -540,8 +577,8 @@ class BantarModel(mesa.Model):
         sc = rs.scores
         self.rec["score"][yi], self.rec["clean"][yi], self.rec["safe"][yi], self.rec["smart"][yi] = score, sc[0], sc[1], sc[2]
         self.rec["practising"][yi] = practising
-        self._adopt_hazard = np.where(rs.adopted_by >= 0, p.adoption_awareness if (p.adoption and self.policy_active())
-                                      else 0.0, 0.0).astype(np.float32)
+        self._set_adopt_hazard(np.where(rs.adopted_by >= 0, p.adoption_awareness if (p.adoption and self.policy_active())
+                                        else 0.0, 0.0))
 
     def _select_winners(self, proposals: np.ndarray, perceived: np.ndarray) -> np.ndarray:
         p, c = self.p, self.city
@@ -567,7 +604,7 @@ class BantarModel(mesa.Model):
 
     def _assign_adoption(self, practising):
         p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
-        mentors_all = np.flatnonzero(np.isin(rs.status, (A.BANTAR, A.KENCANA)) & practising)
+        mentors_all = np.flatnonzero(_labelled(rs.status) & practising)
         pupils_all = np.flatnonzero(np.isin(rs.status, (A.NEVER, A.PROPOSED, A.LAPSED)))
         for s in range(len(c.rt_counts)):
             mentors = mentors_all[c.rt_subdistrict[mentors_all] == s]
