@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 
 from . import MODEL_VERSION, __version__
-from .calibration_targets import (GROUPS, CalibrationInputError, PriorFile, StatSpec, Targets, Variant,
-                                  default_targets, fingerprint, load_priors, load_targets, model_stats,
-                                  observed_stats)
+from .calibration_targets import (CalibrationInputError, PriorFile, StatSpec, Targets, Variant, fingerprint,
+                                  load_priors, load_targets, model_stats, observed_stats)
 from .data import SUBDISTRICTS, YEARS
 from .params import SPECS, check_value, make_params
 
@@ -957,35 +956,17 @@ def patterns_only(cfg: Config, args) -> int:
     return 0
 
 
-POSTERIOR_FILE = Path(__file__).resolve().parents[1] / "calibration" / "posterior.csv"
-
-
 def sample_posterior(n: int, seed: int, path: str | Path | None = None) -> list[dict]:
     """n parameter sets drawn (by weight, with replacement) from calibration/posterior.csv, each on top of
-    the calibrated set's settings — for experiments whose intervals should carry parameter uncertainty."""
+    the calibrated set's settings — for experiments whose intervals should carry parameter uncertainty.
+    Particles that fail the pattern filter are never drawn (bantar_sim.posterior)."""
     from .params import calibrated_overrides
-    path = Path(path) if path else POSTERIOR_FILE
-    if not path.exists():
-        raise CalibrationInputError(f"{path}: posterior sample not found; run `bantar-sim calibrate` first")
-    post = pd.read_csv(path)
-    if "weight" not in post or post.empty:
-        raise CalibrationInputError(f"{path}: expected one row per particle and a 'weight' column")
-    if "passes_patterns" in post:
-        # Particles that fail the secondary patterns (bantar_sim.patterns) are not drawn.
-        post = post[post["passes_patterns"].astype(bool)].drop(columns="passes_patterns").reset_index(drop=True)
-        if post.empty:
-            raise CalibrationInputError(f"{path}: no particle passes the pattern filter (passes_patterns)")
-    names = [c for c in post.columns if c != "weight"]
-    for c in names:
-        check_value(c, float(post[c].iloc[0]), str(path))
-    base = calibrated_overrides(path.with_name("calibrated.toml")) if path.with_name("calibrated.toml").exists() else {}
-    w = post["weight"].to_numpy(float)
-    idx = np.random.default_rng(seed).choice(len(post), size=n, p=w / w.sum())
-    out = []
-    for i in idx:
-        vals = dict(base)
-        for c in names:
-            v = float(post[c].iloc[i])
-            vals[c] = int(round(v)) if SPECS[c].kind is int else v
-        out.append(vals)
-    return out
+    from .posterior import PosteriorFileError, read_posterior
+    try:
+        post = read_posterior(path)
+    except PosteriorFileError as err:
+        raise CalibrationInputError(str(err)) from None
+    cal = post.path.with_name("calibrated.toml")
+    base = calibrated_overrides(cal) if cal.exists() else {}
+    idx = np.random.default_rng(seed).choice(len(post.weights), size=n, p=post.weights)
+    return [{**base, **post.row(int(i))} for i in idx]

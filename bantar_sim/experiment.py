@@ -11,8 +11,6 @@ effects with 95% CIs, figures and ``report.md`` beside it.
 """
 from __future__ import annotations
 
-import csv
-import dataclasses
 import difflib
 import json
 import re
@@ -26,12 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .params import REPO_ROOT, SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
+from .params import SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
+from .posterior import POSTERIOR_FILE
 
 BASELINE = "baseline"
 HORIZON_RANGE = (2015, 2060)
 MAX_REPLICATIONS = 100_000
-POSTERIOR_FILE = REPO_ROOT / "calibration" / "posterior.csv"
 POSTERIOR_STREAM = 0x504F5354   # "POST": the stream that picks replication k's posterior draw
 
 # Tables the analysis needs (always kept) and the optional ones a file may add with `outputs`.
@@ -325,52 +323,21 @@ def _check_arms(exp: Experiment) -> None:
 
 
 def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[int, dict]]:
-    """Replication k's parameter set: a weighted draw from the ABC posterior (rows = particles).
+    """Replication k's parameter set: a weighted draw from the ABC posterior (rows = particles; particles that
+    fail the pattern filter have zero weight — bantar_sim.posterior).
 
     Draw k uses its own stream (base_seed, POSTERIOR_STREAM, k), so adding replications keeps the
     earlier draws (and their stored runs) unchanged.
     """
-    where = str(path)
-    if not path.is_file():
-        raise ExperimentError(f"{where}: posterior file not found (posterior_draws needs `bantar-sim calibrate` "
-                              "to have written it, or a CSV with one column per parameter and a 'weight' column)")
-    df = pd.read_csv(path)
-    if "weight" not in df.columns:
-        raise ExperimentError(f"{where}: no 'weight' column; columns must be model parameters and 'weight'")
-    keep = np.ones(len(df), bool)
-    if "passes_patterns" in df.columns:
-        # Particles that fail the secondary patterns (bantar_sim.patterns) get no weight.
-        keep = df.pop("passes_patterns").astype(str).str.strip().str.lower().isin(("true", "1")).to_numpy()
-        if not keep.any():
-            raise ExperimentError(f"{where}: no row passes the pattern filter ('passes_patterns' all false)")
-    names = [c for c in df.columns if c != "weight"]
-    if not names or len(df) == 0:
-        raise ExperimentError(f"{where}: needs at least one parameter column and one row")
-    for c in names:
-        if c not in SPECS:
-            raise _unknown_key(where, c, sorted(SPECS), "parameter column")
-        if c in EXPERIMENT_LEVEL:
-            raise ExperimentError(f"{where}: column '{c}' is set per experiment, not per posterior draw")
-    w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(float)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ExperimentError(f"{where}: 'weight' must be finite numbers >= 0 with a positive sum")
-    w = np.where(keep, w, 0.0)
-    if w.sum() <= 0:
-        raise ExperimentError(f"{where}: the rows that pass the pattern filter have zero total weight")
-    p = w / w.sum()
-    cdf = np.cumsum(p)
+    from .posterior import PosteriorFileError, read_posterior
+    try:
+        post = read_posterior(path, not_drawn={c: f"the experiment ('{k}')" for c, k in EXPERIMENT_LEVEL.items()})
+    except PosteriorFileError as err:
+        raise ExperimentError(str(err)) from None
     draws = []
     for k in range(replications):
-        u = np.random.default_rng([base_seed, POSTERIOR_STREAM, k]).random()
-        i = int(min(np.searchsorted(cdf, u, side="right"), len(df) - 1))
-        row = {}
-        for c in names:
-            v = df.at[i, c]
-            v = v.item() if hasattr(v, "item") else v
-            if SPECS[c].kind is bool and isinstance(v, str):
-                v = {"true": True, "false": False}.get(v.strip().lower(), v)
-            row[c] = check_value(c, v, f"{where}: row {i + 2}")
-        draws.append((i, row))
+        i = post.index_for(np.random.default_rng([base_seed, POSTERIOR_STREAM, k]).random())
+        draws.append((i, post.row(i)))
     return draws
 
 

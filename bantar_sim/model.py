@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import agents as A
-from .city import ADULT, ELDER, RELIGIOUS, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
+from .city import ADULT, ELDER, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
 from .params import SPECS, ParameterError, make_params
 
 START_YEAR = 2014

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import tomllib
-from dataclasses import dataclass, fields, make_dataclass, asdict
+from dataclasses import dataclass, make_dataclass, asdict
 from pathlib import Path
 from typing import Any, Mapping
 

@@ -293,7 +293,7 @@ def test_sample_posterior_draws_by_weight(small_run):
     make_params(draws[0])
     post["passes_patterns"] = False
     post.to_csv(path, index=False)
-    with pytest.raises(CalibrationInputError, match="no particle passes"):
+    with pytest.raises(CalibrationInputError, match="no row passes the pattern filter"):
         sample_posterior(5, seed=1, path=path)
 
 

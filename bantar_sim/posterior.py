@@ -1,0 +1,101 @@
+"""The ABC posterior sample (calibration/posterior.csv, written by `bantar-sim calibrate`): one reader for
+everything that draws parameter sets from it — `calibrate.sample_posterior` and experiments with
+`posterior_draws`.
+
+A row is a particle: one column per calibrated parameter, its `weight`, and (after the pattern filter)
+`passes_patterns`. Particles that fail the secondary patterns (bantar_sim.patterns) keep their row but get
+zero weight, so row numbers stay those of the file and a failing particle is never drawn.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .params import REPO_ROOT, SPECS, check_value
+
+POSTERIOR_FILE = REPO_ROOT / "calibration" / "posterior.csv"
+_TRUE, _FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
+
+
+class PosteriorFileError(ValueError):
+    """A posterior file that cannot be drawn from; the message names the file, and the column or row."""
+
+
+@dataclass(frozen=True)
+class Posterior:
+    path: Path
+    values: pd.DataFrame      # one column per parameter, one row per particle (file order)
+    weights: np.ndarray       # normalised; 0 for particles that fail the pattern filter
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.values.columns)
+
+    def row(self, i: int) -> dict:
+        """Particle i's parameter values, each checked against its range (error names the file row)."""
+        out = {}
+        for c in self.names:
+            v = self.values.at[i, c]
+            v = v.item() if hasattr(v, "item") else v
+            kind = SPECS[c].kind
+            if kind is bool and isinstance(v, str):
+                v = True if v.strip().lower() in _TRUE else False if v.strip().lower() in _FALSE else v
+            elif kind is int and isinstance(v, float) and np.isfinite(v):
+                v = int(round(v))
+            out[c] = check_value(c, v, f"{self.path}: row {i + 2}")
+        return out
+
+    def index_for(self, u: float) -> int:
+        """The particle a uniform u in [0, 1) picks (inverse CDF of the weights)."""
+        cdf = np.cumsum(self.weights)
+        return int(min(np.searchsorted(cdf, u, side="right"), len(cdf) - 1))
+
+
+def _passes(col: pd.Series, where: str) -> np.ndarray:
+    text = col.astype(str).str.strip().str.lower()
+    bad = ~text.isin(_TRUE + _FALSE)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise PosteriorFileError(f"{where}: row {i + 2}: 'passes_patterns' must be True or False, got {col.iloc[i]!r}")
+    return text.isin(_TRUE).to_numpy()
+
+
+def read_posterior(path: str | Path | None = None, *, not_drawn: Mapping[str, str] | None = None) -> Posterior:
+    """Read and check a posterior file before any run starts. `not_drawn`: parameter columns a caller
+    sets itself (column -> what sets it), rejected if present."""
+    path = Path(path) if path else POSTERIOR_FILE
+    where = str(path)
+    if not path.is_file():
+        raise PosteriorFileError(f"{where}: posterior file not found (run `bantar-sim calibrate` to write it, or give "
+                                 "a CSV with one column per parameter and a 'weight' column)")
+    df = pd.read_csv(path)
+    if "weight" not in df.columns:
+        raise PosteriorFileError(f"{where}: no 'weight' column; columns must be model parameters and 'weight'")
+    keep = _passes(df.pop("passes_patterns"), where) if "passes_patterns" in df.columns else np.ones(len(df), bool)
+    names = [c for c in df.columns if c != "weight"]
+    if not names or len(df) == 0:
+        raise PosteriorFileError(f"{where}: needs at least one parameter column and one row")
+    for c in names:
+        if c not in SPECS:
+            close = difflib.get_close_matches(c, list(SPECS), n=3)
+            hint = f" (did you mean {', '.join(repr(x) for x in close)}?)" if close else ""
+            raise PosteriorFileError(f"{where}: unknown parameter column '{c}'{hint}; allowed: {', '.join(sorted(SPECS))}")
+        if not_drawn and c in not_drawn:
+            raise PosteriorFileError(f"{where}: column '{c}' is set by {not_drawn[c]}, not per posterior draw")
+    w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(float)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise PosteriorFileError(f"{where}: 'weight' must be finite numbers >= 0 with a positive sum")
+    if not keep.any():
+        raise PosteriorFileError(f"{where}: no row passes the pattern filter ('passes_patterns' all false)")
+    w = np.where(keep, w, 0.0)
+    if w.sum() <= 0:
+        raise PosteriorFileError(f"{where}: the rows that pass the pattern filter have zero total weight")
+    post = Posterior(path=path, values=df[names].reset_index(drop=True), weights=w / w.sum())
+    for i in range(len(df)):       # every row checked now, not when its draw comes up
+        post.row(i)
+    return post
