@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
@@ -29,31 +30,35 @@ class PosteriorFileError(ValueError):
 @dataclass(frozen=True)
 class Posterior:
     path: Path
-    values: pd.DataFrame      # one column per parameter, one row per particle (file order)
+    rows: list[dict]          # each particle's parameter values, checked (file order)
     weights: np.ndarray       # normalised; 0 for particles that fail the pattern filter
 
-    @property
-    def names(self) -> list[str]:
-        return list(self.values.columns)
-
     def row(self, i: int) -> dict:
-        """Particle i's parameter values, each checked against its range (error names the file row)."""
-        out = {}
-        for c in self.names:
-            v = self.values.at[i, c]
-            v = v.item() if hasattr(v, "item") else v
-            kind = SPECS[c].kind
-            if kind is bool and isinstance(v, str):
-                v = True if v.strip().lower() in _TRUE else False if v.strip().lower() in _FALSE else v
-            elif kind is int and isinstance(v, float) and np.isfinite(v):
-                v = int(round(v))
-            out[c] = check_value(c, v, f"{self.path}: row {i + 2}")
-        return out
+        """Particle i's parameter values (a copy: callers add their own settings to it)."""
+        return dict(self.rows[i])
+
+    @cached_property
+    def _cdf(self) -> np.ndarray:
+        return np.cumsum(self.weights)
 
     def index_for(self, u: float) -> int:
         """The particle a uniform u in [0, 1) picks (inverse CDF of the weights)."""
-        cdf = np.cumsum(self.weights)
-        return int(min(np.searchsorted(cdf, u, side="right"), len(cdf) - 1))
+        return int(min(np.searchsorted(self._cdf, u, side="right"), len(self._cdf) - 1))
+
+
+def _checked_row(df: pd.DataFrame, i: int, names: list[str], where: str) -> dict:
+    """Row i's values coerced to each parameter's kind and range-checked; the error names the file row."""
+    out = {}
+    for c in names:
+        v = df.at[i, c]
+        v = v.item() if hasattr(v, "item") else v
+        kind = SPECS[c].kind
+        if kind is bool and isinstance(v, str):
+            v = True if v.strip().lower() in _TRUE else False if v.strip().lower() in _FALSE else v
+        elif kind is int and isinstance(v, float) and np.isfinite(v):
+            v = int(round(v))
+        out[c] = check_value(c, v, f"{where}: row {i + 2}")
+    return out
 
 
 def _passes(col: pd.Series, where: str) -> np.ndarray:
@@ -95,7 +100,6 @@ def read_posterior(path: str | Path | None = None, *, not_drawn: Mapping[str, st
     w = np.where(keep, w, 0.0)
     if w.sum() <= 0:
         raise PosteriorFileError(f"{where}: the rows that pass the pattern filter have zero total weight")
-    post = Posterior(path=path, values=df[names].reset_index(drop=True), weights=w / w.sum())
-    for i in range(len(df)):       # every row checked now, not when its draw comes up
-        post.row(i)
-    return post
+    # Every row checked now, before any run, not when its draw comes up.
+    rows = [_checked_row(df, i, names, where) for i in range(len(df))]
+    return Posterior(path=path, rows=rows, weights=w / w.sum())

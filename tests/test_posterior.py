@@ -12,7 +12,7 @@ def test_failing_particles_keep_their_row_but_get_no_weight(tmp_path):
     path = tmp_path / "posterior.csv"
     path.write_text(CSV)
     post = read_posterior(path)
-    assert post.names == ["base_utility", "waning_half_life"]
+    assert list(post.rows[0]) == ["base_utility", "waning_half_life"]
     assert np.allclose(post.weights, [0.0, 0.25, 0.75])
     picks = {post.index_for(u) for u in np.random.default_rng(1).random(400)}
     assert picks == {1, 2}
