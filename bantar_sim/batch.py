@@ -41,7 +41,6 @@ import pickle
 import re
 import secrets
 import socket
-import subprocess
 import sys
 import time
 import traceback as _traceback
@@ -56,6 +55,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from .provenance import git_state
 
 __all__ = [
     "RunTask",
@@ -268,21 +269,6 @@ def _package_version() -> str:
             return str(getattr(bantar_sim, "__version__", "unknown"))
         except Exception:  # pragma: no cover
             return "unknown"
-
-
-def _git_state() -> tuple[str, bool | None]:
-    """(commit, dirty) of the repository holding this package; ("unknown", None) if not a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if r.returncode != 0:
-            return "unknown", None
-        commit = r.stdout.strip()
-        s = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=10)
-        return commit, (bool(s.stdout.strip()) if s.returncode == 0 else None)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown", None
 
 
 def _iso(ts: float | None) -> str | None:
@@ -761,7 +747,7 @@ def run_batch(
         except Exception as e:  # noqa: BLE001
             raise TypeError(f"run_fn must be picklable to run in a process pool (a top-level function): {e}") from e
 
-    commit, dirty = _git_state()
+    commit, dirty = git_state()
     prov = {"package_version": _package_version(), "model_version": mv, "git_commit": commit, "git_dirty": dirty}
     store = _OutDir(out, prov)
 

@@ -708,7 +708,7 @@ def plot_model_probabilities(probs: pd.DataFrame, names: list[str], path: Path) 
 
 # --------------------------------------------------------------------------------------------- main
 def _provenance(cfg: Config, args, history, info: dict, final_eps: float, n_gen: int) -> dict:
-    from .run import git_commit
+    from .provenance import git_commit
     from .simulation import seed_from  # noqa: F401 (documented companion of particle_seed)
     sims = int(history.total_nr_simulations)
     return {
@@ -923,7 +923,7 @@ def pattern_filter(cfg: Config, args, variant: Variant, df: pd.DataFrame, w: np.
 def patterns_only(cfg: Config, args) -> int:
     """Apply the pattern filter to a finished calibration in cfg.out (its posterior.csv), no ABC."""
     import tomllib
-    from .run import git_commit
+    from .provenance import git_commit
     variant = cfg.variants[0]
     post_path, cal_path = cfg.out / "posterior.csv", cfg.out / "calibrated.toml"
     for f in (post_path, cal_path):

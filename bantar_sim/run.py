@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pandas as pd
 
 from . import MODEL_VERSION, __version__
 from .data import SUBDISTRICTS, YEARS, table3
+from .provenance import git_commit
 from .params import ParameterError, calibrated_overrides, check_value, load_param_file, make_params
 from .simulation import simulate, spawn_seeds
 
@@ -59,21 +59,6 @@ def resolve_params(args) -> dict:
     from .model import counts_ok
     counts_ok(params)
     return overrides
-
-
-def git_commit() -> str:
-    """HEAD's hash, with "+dirty" when the package's sources differ from it (results from uncommitted code)."""
-    here = Path(__file__).parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=here).stdout.strip()
-        if not head:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
-                               timeout=5, cwd=here).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def main(args) -> int:
