@@ -11,7 +11,6 @@ effects with 95% CIs, figures and ``report.md`` beside it.
 """
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sys
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .params import SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
+from .params import SPECS, ParameterError, calibrated_overrides, check_value, did_you_mean, make_params, read_toml
 from .posterior import POSTERIOR_FILE
 
 BASELINE = "baseline"
@@ -142,9 +141,7 @@ def _type_name(v: Any) -> str:
 
 
 def _unknown_key(where: str, key: str, allowed: list[str], what: str = "key") -> ExperimentError:
-    close = difflib.get_close_matches(key, allowed, n=3)
-    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-    return ExperimentError(f"{where}: unknown {what} '{key}'{hint}; allowed: {', '.join(allowed)}")
+    return ExperimentError(f"{where}: unknown {what} '{key}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
 
 
 def _int_in(where: str, key: str, value: Any, low: int, high: int, what: str) -> int:
@@ -164,9 +161,7 @@ def _settings(where: str, table: dict) -> dict:
             raise ExperimentError(f"{where}: '{key}' cannot be set per arm or in [base] (paired arms share one "
                                   f"city and time frame); set '{target}' in [experiment] instead")
         if key not in SPECS:
-            close = difflib.get_close_matches(key, list(SPECS), n=3)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            raise ExperimentError(f"{where}: unknown lever '{key}'{hint}; allowed levers: {', '.join(LEVERS)}; "
+            raise ExperimentError(f"{where}: unknown lever '{key}'{did_you_mean(key, SPECS)}; allowed levers: {', '.join(LEVERS)}; "
                                   "or any other model parameter listed by `bantar-sim params`")
         if isinstance(value, (dict, list)):
             raise ExperimentError(f"{where}: '{key}' must be a single value, got a {_type_name(value)}")
@@ -191,9 +186,7 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     for key in ex:
         if key not in EXPERIMENT_KEYS:
             allowed = [f"{k} ({v})" for k, v in EXPERIMENT_KEYS.items()]
-            close = difflib.get_close_matches(key, list(EXPERIMENT_KEYS), n=3)
-            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-            raise ExperimentError(f"{where}: unknown key '{key}'{hint}; allowed: {'; '.join(allowed)}")
+            raise ExperimentError(f"{where}: unknown key '{key}'{did_you_mean(key, EXPERIMENT_KEYS)}; allowed: {'; '.join(allowed)}")
 
     name = ex.get("name", path.stem)
     if not isinstance(name, str) or not NAME_RE.match(name):

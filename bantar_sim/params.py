@@ -269,13 +269,17 @@ def _describe(name: str, spec: Spec) -> str:
     return f"{kind} in [{spec.low}, {spec.high}]"
 
 
+def did_you_mean(key: str, allowed, quoted: bool = True) -> str:
+    """' (did you mean 'a', 'b'?)' for the allowed names closest to a mistyped key, or ''."""
+    close = difflib.get_close_matches(key, list(allowed), n=3)
+    return f" (did you mean {', '.join(repr(c) if quoted else c for c in close)}?)" if close else ""
+
+
 def check_value(name: str, value: Any, where: str = "") -> Any:
     """Return the value coerced to its kind, or raise ParameterError naming the field and range."""
     prefix = f"{where}: " if where else ""
     if name not in SPECS:
-        close = difflib.get_close_matches(name, SPECS, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ParameterError(f"{prefix}unknown parameter '{name}'{hint}; see `python -m bantar_sim.params` for the list")
+        raise ParameterError(f"{prefix}unknown parameter '{name}'{did_you_mean(name, SPECS, quoted=False)}; see `python -m bantar_sim.params` for the list")
     spec = SPECS[name]
     allowed = _describe(name, spec)
     if spec.kind is bool:

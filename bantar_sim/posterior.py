@@ -8,7 +8,6 @@ zero weight, so row numbers stay those of the file and a failing particle is nev
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .params import REPO_ROOT, SPECS, check_value
+from .params import REPO_ROOT, SPECS, check_value, did_you_mean
 
 POSTERIOR_FILE = REPO_ROOT / "calibration" / "posterior.csv"
 _TRUE, _FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
@@ -87,9 +86,7 @@ def read_posterior(path: str | Path | None = None, *, not_drawn: Mapping[str, st
         raise PosteriorFileError(f"{where}: needs at least one parameter column and one row")
     for c in names:
         if c not in SPECS:
-            close = difflib.get_close_matches(c, list(SPECS), n=3)
-            hint = f" (did you mean {', '.join(repr(x) for x in close)}?)" if close else ""
-            raise PosteriorFileError(f"{where}: unknown parameter column '{c}'{hint}; allowed: {', '.join(sorted(SPECS))}")
+            raise PosteriorFileError(f"{where}: unknown parameter column '{c}'{did_you_mean(c, SPECS)}; allowed: {', '.join(sorted(SPECS))}")
         if not_drawn and c in not_drawn:
             raise PosteriorFileError(f"{where}: column '{c}' is set by {not_drawn[c]}, not per posterior draw")
     w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(float)
