@@ -52,4 +52,4 @@ clean:
 	rm -rf outputs/* .pytest_cache
 
 odd: venv
-	$(BIN)/python -m bantar_sim.params --update-odd
+	$(BIN)/python -m bantar_sim.model.params --update-odd

@@ -34,7 +34,7 @@ def server_side(preset: str, steps: int, warmup: int) -> dict:
     from mesa.visualization import SolaraViz
     from mesa.visualization.utils import force_update
 
-    import bantar_sim.app as app
+    import bantar_sim.app.page as app
 
     params = app.make_model_params(preset)
     model = app.session_class()(**{k: o["value"] for k, o in params.items()})
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     ap.add_argument("--uncalibrated", action="store_true", help="status-quo defaults, not calibration/calibrated.toml")
     args = ap.parse_args(argv)
     if args.uncalibrated:
-        os.environ["BANTAR_VIZ_UNCALIBRATED"] = "1"     # read when bantar_sim.app is imported
+        os.environ["BANTAR_VIZ_UNCALIBRATED"] = "1"     # read when bantar_sim.app.page is imported
     for preset in ("classroom", "full"):
         r = server_side(preset, args.steps, warmup=3)
         parts = ", ".join(f"{k} {v:.2f}" for k, v in r["parts_ms"].items())

@@ -8,7 +8,7 @@ Measures, side by side in one process and interleaved over several repeats (medi
   the process pool over the serial engine, and of the Dask scheduler over the process pool; measured with
   near-empty runs (1-row toy table) so that the overhead is not lost in the model's own time.
 
-The workload is the real model (`bantar_sim.simulation.run_task` with small params) unless `--toy`
+The workload is the real model (`bantar_sim.engine.task.run_task` with small params) unless `--toy`
 (or if the model cannot be imported), in which case a CPU-bound toy run is used.
 
     .venv/bin/python benchmarks/bench_batch.py                 # real model, table
@@ -33,8 +33,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # bantar_sim and the toy run fu
 
 from _batch_helpers import toy_run  # noqa: E402
 
-from bantar_sim.batch import RunTask, run_batch  # noqa: E402
-from bantar_sim.executors import make_executor  # noqa: E402
+from bantar_sim.engine.batch import RunTask, run_batch  # noqa: E402
+from bantar_sim.engine.executors import make_executor  # noqa: E402
 
 REAL_PARAMS = {"scale": 0.05, "households_per_rt": 20, "end_year": 2016}
 TOY_PARAMS = {"spin": 200, "n_rows": 10}  # ~45 ms of single-threaded in-place numpy work, a small table
@@ -43,7 +43,7 @@ TOY_PARAMS = {"spin": 200, "n_rows": 10}  # ~45 ms of single-threaded in-place n
 def workload(use_toy: bool):
     if not use_toy:
         try:
-            from bantar_sim.simulation import run_task
+            from bantar_sim.engine.task import run_task
 
             run_task(RunTask(params=REAL_PARAMS, seed=0))
             return "real model run_task " + json.dumps(REAL_PARAMS), run_task, REAL_PARAMS

@@ -16,8 +16,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from bantar_sim.calibrate import ParticleModel
-from bantar_sim.calibration_targets import StatSpec, load_priors
+from bantar_sim.studies.calibration.abc import ParticleModel
+from bantar_sim.studies.calibration.targets import StatSpec, load_priors
 
 
 def _one(args):

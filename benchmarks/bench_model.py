@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from bantar_sim import BantarModel
-from bantar_sim.reference import reference_from_model
+from bantar_sim.model.reference import reference_from_model
 
 TICKS = 84  # 2014–2020, monthly
 
@@ -101,11 +101,11 @@ def main(argv=None):
     res["reference"] = {"households": nref, "reference_s": med(ref_total), "model_s_same_city": med(comparable),
                         "speedup_median_of_ratios": med(ratios), "target_speedup": 100,
                         "meets_target": med(ratios) >= 100}
-    res["peak_rss_mib_imports"] = peak_rss_mib("import bantar_sim.model")   # interpreter + Mesa, numpy, scipy
+    res["peak_rss_mib_imports"] = peak_rss_mib("import bantar_sim.model.model")   # interpreter + Mesa, numpy, scipy
     res["peak_rss_mib_full_city"] = peak_rss_mib(
         "from bantar_sim import BantarModel; BantarModel(rng=1).run()")
     res["peak_rss_mib_reference_full_city"] = None if args.quick else peak_rss_mib(
-        "from bantar_sim import BantarModel\nfrom bantar_sim.reference import reference_from_model\n"
+        "from bantar_sim import BantarModel\nfrom bantar_sim.model.reference import reference_from_model\n"
         "m=BantarModel(rng=1); r=reference_from_model(m, rng=1)\nfor _ in range(3): r.step()")
 
     # (c) scaling: households 10k → 1M by households per RT on the full set of RTs.

@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bantar_sim import MODEL_VERSION  # noqa: E402
-from bantar_sim import sensitivity as S  # noqa: E402
-from bantar_sim.simulation import run_task, spawn_seeds  # noqa: E402
+from bantar_sim.studies.sensitivity import sensitivity as S  # noqa: E402
+from bantar_sim.engine.task import run_task, spawn_seeds  # noqa: E402
 
 
 def main() -> int:
@@ -61,8 +61,8 @@ def main() -> int:
     print(f"projected batch on {cores} idle cores: {n} x {cpu_s:.3f} s / {cores} = {proj:.1f} min "
           f"({'within' if proj <= args.budget_min else 'OVER'} the {args.budget_min:g}-minute budget)")
     if args.pool:
-        from bantar_sim.batch import run_batch
-        from bantar_sim.executors import make_executor
+        from bantar_sim.engine.batch import run_batch
+        from bantar_sim.engine.executors import make_executor
         k = args.pool_runs
         with tempfile.TemporaryDirectory() as d, make_executor("process", cores) as ex:
             list(ex.map(abs, range(cores)))   # start the workers before the clock does

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bantar_sim.batch import RunTask
+from bantar_sim.engine.batch import RunTask
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ REAL_PARAMS = {"scale": 0.05, "households_per_rt": 20, "end_year": 2016}
 def real_run_task():
     """The lead's model entry point if it imports and runs on small params, else None."""
     try:
-        from bantar_sim.simulation import run_task
+        from bantar_sim.engine.task import run_task
 
         run_task(RunTask(params=REAL_PARAMS, seed=1))
         return run_task

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bantar_sim import app
+from bantar_sim.app import page as app
 from bantar_sim.cli import main as cli_main
-from bantar_sim.data import SUBDISTRICTS
-from bantar_sim.layouts import city_layout, node_radius, rt_network_layout
+from bantar_sim.model.data import SUBDISTRICTS
+from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "outputs" / "test-artifacts" / "app"

@@ -30,8 +30,8 @@ from _batch_helpers import (  # noqa: E402
     toy_tasks,
 )
 
-from bantar_sim import batch as batch_mod  # noqa: E402
-from bantar_sim.batch import (  # noqa: E402
+from bantar_sim.engine import batch as batch_mod  # noqa: E402
+from bantar_sim.engine.batch import (  # noqa: E402
     ExecutorLostError,
     OutDirLockedError,
     RunTask,
@@ -40,7 +40,7 @@ from bantar_sim.batch import (  # noqa: E402
     load_table,
     run_batch,
 )
-from bantar_sim.executors import SerialExecutor, make_executor  # noqa: E402
+from bantar_sim.engine.executors import SerialExecutor, make_executor  # noqa: E402
 
 MV = "test-model-1"
 
@@ -373,7 +373,7 @@ def test_same_seed_gives_identical_tables_with_serial_process_and_dask(tmp_path)
             assert_same_dataset(tmp_path / "real-serial", tmp_path / f"real-{kind}", tables)
         assert load_table(tmp_path / "real-serial", tables[0])["run_id"].nunique() == 3
     else:
-        pytest.xfail("bantar_sim.simulation.run_task unavailable: compared the toy model only")
+        pytest.xfail("bantar_sim.engine.task.run_task unavailable: compared the toy model only")
 
 
 @pytest.mark.timeout(120)
@@ -406,8 +406,8 @@ def test_pool_that_keeps_breaking_stops_the_batch(tmp_path):
 # --- crash safety: SIGKILL the driver and resume ---------------------------------------------------
 KILL_SCRIPT = """
 import sys
-from bantar_sim.batch import run_batch
-from bantar_sim.executors import make_executor
+from bantar_sim.engine.batch import run_batch
+from bantar_sim.engine.executors import make_executor
 from _batch_helpers import toy_run, toy_tasks
 with make_executor("process", workers=2) as ex:
     run_batch(toy_tasks({n}, sleep={sleep}, n_rows=3), toy_run, {out!r}, ex, progress=False, model_version={mv!r})
@@ -459,8 +459,8 @@ def test_sigkilled_batch_resumes_to_the_uninterrupted_result(tmp_path):
 MEM_SCRIPT = """
 import gc, json, re, sys
 import psutil
-from bantar_sim.batch import RunTask, run_batch
-from bantar_sim.executors import SerialExecutor
+from bantar_sim.engine.batch import RunTask, run_batch
+from bantar_sim.engine.executors import SerialExecutor
 from _batch_helpers import tiny_run
 n, out = int(sys.argv[1]), sys.argv[2]
 def gen(n):
@@ -506,7 +506,8 @@ def test_driver_memory_does_not_grow_with_batch_size(tmp_path):
 def test_cli_reports_a_lost_executor_as_a_message_with_the_resume_hint(monkeypatch, capsys, tmp_path):
     """A batch whose executor dies mid-way (ExecutorLostError) ends the command with exit 1 and a message,
     not a traceback; other exceptions still propagate."""
-    from bantar_sim import cli, experiment
+    from bantar_sim import cli
+    from bantar_sim.studies.experiment import spec as experiment
     exp = tmp_path / "e.toml"
     exp.write_text("")
 

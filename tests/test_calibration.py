@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 
 from bantar_sim import cli
-from bantar_sim.calibrate import (ParticleModel, group_contributions, particle_seed, weighted_quantile)
-from bantar_sim.calibration_targets import (CalibrationInputError, StatSpec, default_targets, load_priors,
+from bantar_sim.studies.calibration.abc import (ParticleModel, group_contributions, particle_seed, weighted_quantile)
+from bantar_sim.studies.calibration.targets import (CalibrationInputError, StatSpec, default_targets, load_priors,
                                             load_targets, observed_stats)
-from bantar_sim.data import SUBDISTRICTS, YEARS, table3
-from bantar_sim.params import SPECS, calibrated_overrides, make_params
+from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
+from bantar_sim.model.params import SPECS, calibrated_overrides, make_params
 
 REPO = Path(__file__).resolve().parents[1]
 PRIORS = REPO / "calibration" / "priors.toml"
@@ -214,7 +214,7 @@ def test_bad_options_rejected(tmp_path, capsys):
 def test_published_and_consistent_targets_agree():
     """The distance uses the yearly columns and proposals, which the two versions share; the
     discrepancies of Table 3 (Amount column, RT total) do not reach the calibration."""
-    pub = load_targets(REPO / "bantar_sim" / "data" / "table3_published.csv")
+    pub = load_targets(REPO / "bantar_sim" / "model" / "data" / "table3_published.csv")
     con = default_targets()
     pd.testing.assert_frame_equal(pub.winners, con.winners)
     assert (pub.proposals == con.proposals).all()
@@ -274,7 +274,7 @@ def test_repository_calibrated_set_loads():
 
 
 def test_sample_posterior_draws_by_weight(small_run):
-    from bantar_sim.calibrate import sample_posterior
+    from bantar_sim.studies.calibration.abc import sample_posterior
     _, out, _, _ = small_run
     post = pd.read_csv(out / "posterior.csv")
     # Only particles that pass the pattern filter are drawn: mark the first half as passing.

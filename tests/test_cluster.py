@@ -30,8 +30,8 @@ from _batch_helpers import (  # noqa: E402
     toy_tasks,
 )
 
-from bantar_sim.batch import ExecutorLostError, RunTask, load_manifest, load_table, run_batch  # noqa: E402
-from bantar_sim.executors import SchedulerConnectionError, SerialExecutor, dask_client, make_executor  # noqa: E402
+from bantar_sim.engine.batch import ExecutorLostError, RunTask, load_manifest, load_table, run_batch  # noqa: E402
+from bantar_sim.engine.executors import SchedulerConnectionError, SerialExecutor, dask_client, make_executor  # noqa: E402
 
 pytestmark = pytest.mark.cluster
 

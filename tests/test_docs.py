@@ -1,7 +1,7 @@
 """docs/ODD.md documents every parameter with its current default (regenerate the table when SPECS change)."""
 from pathlib import Path
 
-from bantar_sim.params import SPECS, markdown_table
+from bantar_sim.model.params import SPECS, markdown_table
 
 ODD = Path(__file__).resolve().parents[1] / "docs" / "ODD.md"
 

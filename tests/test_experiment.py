@@ -16,11 +16,11 @@ import pytest
 from scipy import stats
 
 from bantar_sim import MODEL_VERSION, cli
-from bantar_sim.analysis import METRICS, paired_effects, run_level_metrics
-from bantar_sim.batch import load_manifest, load_table
-from bantar_sim.experiment import LEVERS, build_tasks, load_experiment
-from bantar_sim.params import SPECS
-from bantar_sim.simulation import spawn_seeds
+from bantar_sim.studies.experiment.analysis import METRICS, paired_effects, run_level_metrics
+from bantar_sim.engine.batch import load_manifest, load_table
+from bantar_sim.studies.experiment.spec import LEVERS, build_tasks, load_experiment
+from bantar_sim.model.params import SPECS
+from bantar_sim.engine.task import spawn_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,7 +169,7 @@ def test_process_pool_gives_the_same_runs_as_serial(small_experiment, tmp_path):
 
 
 def test_failed_run_is_reported_and_retried_on_rerun(tmp_path, monkeypatch, capsys):
-    import bantar_sim.experiment as E
+    import bantar_sim.studies.experiment.spec as E
 
     path = write(tmp_path, SMALL.format(reps=3, extra="") + ARMS.split("[[arm]]\nname = \"placebo\"")[0])
     out = tmp_path / "out"
@@ -318,7 +318,7 @@ def test_posterior_draws_are_paired_across_arms_and_stable_when_replications_gro
 
 
 def test_posterior_draws_skip_particles_that_fail_the_pattern_filter(tmp_path):
-    from bantar_sim.experiment import ExperimentError
+    from bantar_sim.studies.experiment.spec import ExperimentError
     post = tmp_path / "posterior.csv"
     post.write_text("base_utility,weight,passes_patterns\n-4.0,5.0,False\n-5.0,1.0,True\n-4.6,1.0,True\n")
     path = write(tmp_path, SMALL.format(reps=12, extra="").replace(
@@ -331,8 +331,8 @@ def test_posterior_draws_skip_particles_that_fail_the_pattern_filter(tmp_path):
 
 
 def test_bad_posterior_file_is_a_clear_error(tmp_path):
-    from bantar_sim.experiment import ExperimentError
-    from bantar_sim.params import ParameterError
+    from bantar_sim.studies.experiment.spec import ExperimentError
+    from bantar_sim.model.params import ParameterError
 
     post = tmp_path / "posterior.csv"
     post.write_text("base_utilty,weight\n-4.0,1.0\n")
@@ -378,7 +378,7 @@ def test_shipped_experiment_files_are_valid_and_compare_levers():
 
 
 def test_parameters_start_from_the_calibrated_set_or_the_defaults(tmp_path, monkeypatch):
-    import bantar_sim.experiment as E
+    import bantar_sim.studies.experiment.spec as E
 
     calibrated = {"base_utility": -3.25, "waning_half_life": 12.0, "households_per_rt": 30.0}
     monkeypatch.setattr(E, "calibrated_overrides", lambda: dict(calibrated))

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bantar_sim.analysis import award_cohorts, paired_effects, run_level_metrics
-from bantar_sim.model import BantarModel
-from bantar_sim.outputs import city_year_table, subdistrict_year_table
-from bantar_sim.simulation import spawn_seeds
+from bantar_sim.studies.experiment.analysis import award_cohorts, paired_effects, run_level_metrics
+from bantar_sim.model.model import BantarModel
+from bantar_sim.model.tables import city_year_table, subdistrict_year_table
+from bantar_sim.engine.task import spawn_seeds
 
 START, HORIZON = 2018, 2026
 CITY = {"scale": 0.1, "households_per_rt": 20.0, "end_year": HORIZON, "policy_start_year": START}

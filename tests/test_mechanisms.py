@@ -5,8 +5,8 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from bantar_sim import BantarModel
-from bantar_sim.reference import reference_from_model
-from bantar_sim.simulation import simulate
+from bantar_sim.model.reference import reference_from_model
+from bantar_sim.engine.task import simulate
 
 SMALL = {"scale": 0.05, "households_per_rt": 25, "end_year": 2020}
 SEEDS = range(6)
@@ -95,7 +95,7 @@ def test_mean_field_two_stable_states():
 
 
 def test_vectorised_rule_matches_per_agent_reference_in_distribution():
-    from bantar_sim.model import household_rule
+    from bantar_sim.model.model import household_rule
     base = BantarModel(rng=9, scale=0.02, households_per_rt=30, initial_participation=0.3)
     for _ in range(5):
         base.step()
@@ -134,7 +134,7 @@ def test_vectorised_rule_matches_per_agent_reference_in_distribution():
 def test_uniform_pair_gives_two_independent_uniform_streams():
     # The household rule draws both monthly uniforms from one call for 64 raw bits per household.
     from scipy import stats
-    from bantar_sim.model import uniform_pair
+    from bantar_sim.model.model import uniform_pair
     a, b = uniform_pair(np.random.Generator(np.random.SFC64(3)), 200_000)
     assert a.dtype == b.dtype == np.float32 and a.size == b.size == 200_000
     assert 0.0 <= min(a.min(), b.min()) and max(a.max(), b.max()) < 1.0

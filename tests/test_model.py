@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from bantar_sim import BantarModel
-from bantar_sim.agents import LEGAL_TRANSITIONS, STATUS_NAMES
-from bantar_sim.data import SUBDISTRICTS, table3
-from bantar_sim.simulation import simulate, spawn_seeds
+from bantar_sim.model.agents import LEGAL_TRANSITIONS, STATUS_NAMES
+from bantar_sim.model.data import SUBDISTRICTS, table3
+from bantar_sim.engine.task import simulate, spawn_seeds
 
 CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
 

@@ -3,7 +3,7 @@ import pytest
 
 from bantar_sim import BantarModel, ParameterError
 from bantar_sim.cli import main
-from bantar_sim.params import SPECS, load_param_file, make_params
+from bantar_sim.model.params import SPECS, load_param_file, make_params
 
 
 @pytest.mark.parametrize("overrides,needle", [

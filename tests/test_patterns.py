@@ -1,4 +1,4 @@
-"""Secondary patterns (bantar_sim.patterns): the statistics move the way the mechanisms say, and the filter's
+"""Secondary patterns (bantar_sim.studies.calibration.patterns): the statistics move the way the mechanisms say, and the filter's
 criteria are applied as documented."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from bantar_sim.model import BantarModel
-from bantar_sim.patterns import PATTERN_CRITERIA, passes, pattern_stats
+from bantar_sim.model.model import BantarModel
+from bantar_sim.studies.calibration.patterns import PATTERN_CRITERIA, passes, pattern_stats
 
 CITY = dict(scale=0.3, households_per_rt=30, end_year=2020, base_utility=-4.3, social_influence=3.1,
             proposal_intercept=-0.6, assessment_threshold=0.40)
@@ -42,7 +42,7 @@ def test_criteria_are_inclusive_bands_and_nan_fails():
 
 
 def test_violation_is_zero_inside_the_bands_and_grows_outside():
-    from bantar_sim.patterns import violation
+    from bantar_sim.studies.calibration.patterns import violation
     good = {"post_award_drop": 0.2, "still_practising_3y": 0.8, "label_growth_years": 6.0}
     assert violation(good) == 0.0
     assert violation({**good, "post_award_drop": -0.07}) == pytest.approx(2.0)        # 0.10 below, unit 0.05
@@ -52,7 +52,7 @@ def test_violation_is_zero_inside_the_bands_and_grows_outside():
 
 
 def test_patterns_enter_the_abc_as_a_fourth_equally_weighted_group():
-    from bantar_sim.calibration_targets import (CalibrationInputError, StatSpec, default_targets, model_stats,
+    from bantar_sim.studies.calibration.targets import (CalibrationInputError, StatSpec, default_targets, model_stats,
                                                 observed_stats)
     spec = StatSpec(patterns=True)
     assert spec.keys()[-1] == "pattern.violation" and set(spec.groups()) == {"city", "wins", "proposals", "pattern"}

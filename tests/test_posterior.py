@@ -1,9 +1,9 @@
-"""The one reader of calibration/posterior.csv (bantar_sim.posterior) behind calibrate.sample_posterior and
+"""The one reader of calibration/posterior.csv (bantar_sim.studies.posterior) behind calibrate.sample_posterior and
 experiments' posterior_draws."""
 import numpy as np
 import pytest
 
-from bantar_sim.posterior import PosteriorFileError, read_posterior
+from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
 
 CSV = "base_utility,waning_half_life,weight,passes_patterns\n-4.0,3.0,5.0,False\n-5.0,4.0,1.0,True\n-4.6,2.5,3.0,True\n"
 
@@ -20,8 +20,8 @@ def test_failing_particles_keep_their_row_but_get_no_weight(tmp_path):
 
 
 def test_both_callers_draw_only_passing_particles(tmp_path):
-    from bantar_sim.calibrate import sample_posterior
-    from bantar_sim.experiment import draw_posterior
+    from bantar_sim.studies.calibration.abc import sample_posterior
+    from bantar_sim.studies.experiment.spec import draw_posterior
     path = tmp_path / "posterior.csv"
     path.write_text(CSV)
     by_calibrate = {d["base_utility"] for d in sample_posterior(200, seed=3, path=path)}

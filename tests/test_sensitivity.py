@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bantar_sim import sensitivity as S
+from bantar_sim.studies.sensitivity import sensitivity as S
 from bantar_sim.cli import main
-from bantar_sim.executors import make_executor
-from bantar_sim.simulation import simulate, spawn_seeds
+from bantar_sim.engine.executors import make_executor
+from bantar_sim.engine.task import simulate, spawn_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = REPO / "experiments" / "sensitivity_small.toml"

@@ -2,7 +2,7 @@
 
 The table is the single source for validation (clear errors before any work starts), for the
 Solara sliders, for experiment/calibration/sensitivity files and for the parameter table in
-docs/ODD.md (`python -m bantar_sim.params` prints it; a test checks the ODD lists every name).
+docs/ODD.md (`python -m bantar_sim.model.params` prints it; a test checks the ODD lists every name).
 """
 from __future__ import annotations
 
@@ -279,7 +279,7 @@ def check_value(name: str, value: Any, where: str = "") -> Any:
     """Return the value coerced to its kind, or raise ParameterError naming the field and range."""
     prefix = f"{where}: " if where else ""
     if name not in SPECS:
-        raise ParameterError(f"{prefix}unknown parameter '{name}'{did_you_mean(name, SPECS, quoted=False)}; see `python -m bantar_sim.params` for the list")
+        raise ParameterError(f"{prefix}unknown parameter '{name}'{did_you_mean(name, SPECS, quoted=False)}; see `python -m bantar_sim.model.params` for the list")
     spec = SPECS[name]
     allowed = _describe(name, spec)
     if spec.kind is bool:
@@ -313,7 +313,7 @@ def _build_params_class():
 
 
 BantarParams = _build_params_class()
-BantarParams.__doc__ = "Validated, immutable parameter set of one model run (see bantar_sim.params.SPECS)."
+BantarParams.__doc__ = "Validated, immutable parameter set of one model run (see bantar_sim.model.params.SPECS)."
 
 
 def make_params(overrides: Mapping[str, Any] | None = None, *, base: Any = None, where: str = "") -> Any:
@@ -379,7 +379,7 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CALIBRATED_FILE = REPO_ROOT / "calibration" / "calibrated.toml"
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import MODEL_VERSION, __version__
-from .data import SUBDISTRICTS, YEARS, table3
-from .provenance import git_commit
-from .params import ParameterError, calibrated_overrides, check_value, load_param_file, make_params
-from .simulation import simulate, spawn_seeds
+from bantar_sim.model.version import MODEL_VERSION, __version__
+from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
+from bantar_sim.engine.provenance import git_commit
+from bantar_sim.model.params import ParameterError, calibrated_overrides, check_value, load_param_file, make_params
+from bantar_sim.engine.task import simulate, spawn_seeds
 
 
 def add_arguments(parser):
@@ -56,7 +56,7 @@ def resolve_params(args) -> dict:
     if args.scale is not None:
         overrides["scale"] = check_value("scale", args.scale, "--scale")
     params = make_params(overrides)
-    from .model import counts_ok
+    from bantar_sim.model.model import counts_ok
     counts_ok(params)
     return overrides
 

@@ -1,4 +1,4 @@
-"""Executors for :func:`bantar_sim.batch.run_batch`: in-process, a local process pool, or Dask.
+"""Executors for :func:`bantar_sim.engine.batch.run_batch`: in-process, a local process pool, or Dask.
 
 ``make_executor("serial" | "process" | "dask", ...)`` is a context manager yielding a
 ``concurrent.futures.Executor`` and shutting it down afterwards. ``"dask"`` either starts a
@@ -138,7 +138,7 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
 @contextlib.contextmanager
 def make_executor(kind: str = "process", workers: int | None = None, scheduler: str | None = None,
                   timeout: float = 30) -> Iterator[cf.Executor]:
-    """Context manager yielding an Executor for :func:`bantar_sim.batch.run_batch`.
+    """Context manager yielding an Executor for :func:`bantar_sim.engine.batch.run_batch`.
 
     - ``"serial"``: :class:`SerialExecutor` (in this process; ``workers`` must be None or 1).
     - ``"process"``: ``ProcessPoolExecutor`` with ``workers`` processes (default: one per core).
@@ -160,7 +160,7 @@ def make_executor(kind: str = "process", workers: int | None = None, scheduler: 
         finally:
             ex.shutdown()
     elif kind == "process":
-        from bantar_sim.batch import _new_process_pool, _shutdown_pool
+        from bantar_sim.engine.batch import _new_process_pool, _shutdown_pool
 
         pool = _new_process_pool(workers or _cpu_count())
         graceful = False

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .model import BantarModel
+from bantar_sim.model.model import BantarModel
 
 # Tables a batch run keeps by default; "rt_year" (one row per RT and year) is large and opt-in.
 DEFAULT_TABLES = ("city_year", "subdistrict_year", "metrics")
@@ -32,7 +32,7 @@ def simulate(params: Mapping[str, Any] | None = None, seed: int = 0,
 
 
 def run_task(task) -> dict[str, pd.DataFrame]:
-    """Batch-engine entry point: `task` is a bantar_sim.batch.RunTask (params, seed, tags)."""
+    """Batch-engine entry point: `task` is a bantar_sim.engine.batch.RunTask (params, seed, tags)."""
     params = dict(task.params)
     tables = tuple(params.pop("_tables", DEFAULT_TABLES))
     return simulate(params, task.seed, tables)

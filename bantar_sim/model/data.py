@@ -74,7 +74,7 @@ class Table3:
 
 
 def _data_path(name: str) -> Path:
-    return Path(str(resources.files("bantar_sim") / "data" / name))
+    return Path(str(resources.files("bantar_sim.model") / "data" / name))
 
 
 def _read_int_table(path: Path, columns: list[str], key: str) -> list[dict]:

@@ -6,12 +6,12 @@ import importlib
 import sys
 
 COMMANDS = {
-    "run": ("bantar_sim.run", "run the (calibrated) Jambi simulation; tables, summary and figure under outputs/"),
-    "experiment": ("bantar_sim.experiment", "run a policy experiment file (TOML) through the batch engine"),
-    "calibrate": ("bantar_sim.calibrate", "ABC-SMC calibration against Table 3 (pyabc)"),
-    "sensitivity": ("bantar_sim.sensitivity", "global sensitivity analysis (SALib: Morris, Sobol)"),
-    "viz": ("bantar_sim.viz", "the teaching app in a browser (Mesa SolaraViz)"),
-    "params": ("bantar_sim.params_cmd", "list every model parameter with default, range and source"),
+    "run": ("bantar_sim.studies.simulation", "run the (calibrated) Jambi simulation; tables, summary and figure under outputs/"),
+    "experiment": ("bantar_sim.studies.experiment.spec", "run a policy experiment file (TOML) through the batch engine"),
+    "calibrate": ("bantar_sim.studies.calibration.abc", "ABC-SMC calibration against Table 3 (pyabc)"),
+    "sensitivity": ("bantar_sim.studies.sensitivity.sensitivity", "global sensitivity analysis (SALib: Morris, Sobol)"),
+    "viz": ("bantar_sim.cli.viz", "the teaching app in a browser (Mesa SolaraViz)"),
+    "params": ("bantar_sim.cli.params", "list every model parameter with default, range and source"),
 }
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0 if argv else 2
     if argv[0] in ("--version", "-V"):
-        from . import __version__, MODEL_VERSION
+        from bantar_sim.model.version import __version__, MODEL_VERSION
         print(f"bantar-sim {__version__} (model {MODEL_VERSION})")
         return 0
     name, rest = argv[0], argv[1:]
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"bantar-sim {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    from .params import ParameterError
+    from bantar_sim.model.params import ParameterError
     try:
         return int(module.main(args) or 0)
     except ParameterError as err:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-# bantar_sim.batch / bantar_sim.executors errors, matched by name so the CLI need not import them up front.
+# bantar_sim.engine.batch / bantar_sim.engine.executors errors, matched by name so the CLI need not import them up front.
 RESUMABLE_ERRORS = ("ExecutorLostError", "OutDirLockedError", "SchedulerConnectionError")
 
 

@@ -3,7 +3,7 @@
 Shared by the experiments, the sensitivity analysis and the calibration. The unit of work is a
 :class:`RunTask` (parameter overrides, a seed and descriptive tags); ``run_fn(task)`` computes one run and
 returns tidy tables (``dict[str, pandas.DataFrame]``). :func:`run_batch` sends tasks to an executor (a
-process pool, :class:`bantar_sim.executors.SerialExecutor`, or a Dask ``client.get_executor()``), keeps at
+process pool, :class:`bantar_sim.engine.executors.SerialExecutor`, or a Dask ``client.get_executor()``), keeps at
 most ``max_in_flight`` of them in flight, and writes every finished run from the *driver* process.
 
 On-disk layout of ``out_dir`` (only the driver writes; workers only compute)::
@@ -56,7 +56,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .provenance import git_state
+from bantar_sim.engine.provenance import git_state
 
 __all__ = [
     "RunTask",
@@ -612,7 +612,7 @@ def _capacity(executor: cf.Executor) -> int:
     n = getattr(executor, "_max_workers", None)
     if isinstance(n, int) and n > 0:
         return n
-    from bantar_sim.executors import SerialExecutor
+    from bantar_sim.engine.executors import SerialExecutor
 
     if isinstance(executor, SerialExecutor):
         return 1

@@ -21,8 +21,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .agents import BANTAR, KENCANA
-from .outputs import gini
+from bantar_sim.model.agents import BANTAR, KENCANA
+from bantar_sim.model.tables import gini
 
 BASELINE = "baseline"
 START_YEAR = 2014
@@ -283,7 +283,7 @@ def _arm_colors(arms: Sequence[str]) -> dict[str, str]:
 def observed_series(rt_share: float) -> dict[str, pd.Series]:
     """Table 3 winners per year and their cumulative sum (RTs ever awarded, no repeat wins), scaled to
     the simulated city's share of the 1,627 RTs."""
-    from .data import table3
+    from bantar_sim.model.data import table3
     w = table3().city_winners.astype(float) * rt_share
     return {"winners": w, "awarded_rts_cumulative": w.cumsum()}
 
@@ -437,7 +437,7 @@ def headline_text(effects: pd.DataFrame, metrics: Sequence[str], arms: Sequence[
 
 # --------------------------------------------------------------------------------------- orchestration
 def _load(runs_dir: Path, table: str, run_ids: set[str]) -> pd.DataFrame:
-    from .batch import list_tables, load_table
+    from bantar_sim.engine.batch import list_tables, load_table
     if not runs_dir.is_dir() or table not in list_tables(runs_dir):
         return pd.DataFrame({"run_id": pd.Series([], dtype=str)})
     df = load_table(runs_dir, table)
@@ -450,8 +450,8 @@ def analyse(exp, tasks: Sequence, out_dir: Path, *, batch_summary=None, command:
     Only the runs of `tasks` are read (a dataset folder may also hold runs of an earlier horizon or
     model version). Returns {"text": headline summary, "files": written file names, "n_failed": int}.
     """
-    from . import MODEL_VERSION
-    from .batch import load_manifest
+    from bantar_sim.model.version import MODEL_VERSION
+    from bantar_sim.engine.batch import load_manifest
 
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"
@@ -501,7 +501,7 @@ def analyse(exp, tasks: Sequence, out_dir: Path, *, batch_summary=None, command:
         curve = sustainability_curve(cohorts, window, horizon).merge(runs[["run_id", "arm", "replicate"]], on="run_id")
         curve.to_csv(out_dir / "sustainability.csv", index=False)
         rts_total = sdt.groupby("run_id")["rts"].sum().iloc[0] / sdt["year"].nunique() if not sdt.empty else 1627
-        from .data import table3
+        from bantar_sim.model.data import table3
         rt_share = float(rts_total / table3().rts.sum())
         n_reps = exp.replications
         plot_timeseries(bands, arms, out_dir / "timeseries.png", title=f"Experiment '{exp.name}'",
@@ -555,7 +555,7 @@ def render_report(exp, runs, man, effects, levels, headline, arms, pre_diff, rt_
           f"{exp.households_per_rt if exp.households_per_rt is not None else 'model default'}",
           "- parameters: " + (f"calibrated (calibration/calibrated.toml written {exp.calibrated_info.get('date', '?')}, "
                               f"sha256 {exp.calibrated_info.get('sha256', '?')[:16]}…)" if exp.calibrated_found else
-                              "status-quo defaults (bantar_sim.params.SPECS)"
+                              "status-quo defaults (bantar_sim.model.params.SPECS)"
                               + ("; calibration/calibrated.toml was not found" if exp.parameters == "calibrated" else "")),
           "- posterior draws: " + (f"replication k draws its parameter set from `{exp.posterior}` (weighted); "
                                    "the same draw in every arm" if exp.posterior else "no (one parameter set)")]
@@ -645,7 +645,7 @@ def render_report(exp, runs, man, effects, levels, headline, arms, pre_diff, rt_
     if exp.posterior_draws:
         L += ["", "Posterior row per replication: " + ", ".join(f"{k}: {i}" for k, (i, _) in enumerate(exp.posterior_draws))]
     L += ["", "## Parameters", ""]
-    from .params import SPECS, make_params
+    from bantar_sim.model.params import SPECS, make_params
     from dataclasses import asdict
     full = asdict(make_params(exp.arm_params(exp.arms[0], 0 if exp.posterior_draws else None)))
     changed = {k: v for k, v in full.items() if v != SPECS[k].default}
@@ -667,5 +667,5 @@ def render_report(exp, runs, man, effects, levels, headline, arms, pre_diff, rt_
           "CIs; `levels.csv`: per-arm means with CIs; `series.csv`: yearly bands per arm; `sustainability.csv`: "
           "share still active k years after the award per run; `runs.csv`: run ids and status; "
           "`experiment.json`: the resolved experiment; `runs/`: the Parquet dataset and manifest "
-          "(`bantar_sim.batch.load_table`)."]
+          "(`bantar_sim.engine.batch.load_table`)."]
     return "\n".join(L) + "\n"

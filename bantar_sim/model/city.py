@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from .data import SUBDISTRICTS, table3
+from bantar_sim.model.data import SUBDISTRICTS, table3
 
 YOUTH, ADULT, ELDER = 0, 1, 2
 AGE_GROUPS = ("youth", "adult", "elder")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .agents import BANTAR, KENCANA, LAPSED, STATUS_NAMES
-from .data import SUBDISTRICTS, YEARS
+from bantar_sim.model.agents import BANTAR, KENCANA, LAPSED, STATUS_NAMES
+from bantar_sim.model.data import SUBDISTRICTS, YEARS
 
 OBSERVED_YEARS = YEARS  # 2014–2020, the years Table 3 covers
 

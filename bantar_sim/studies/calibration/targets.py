@@ -27,12 +27,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .data import SUBDISTRICTS, YEARS, table3
-from .params import SPECS, ParameterError, check_value, make_params, read_toml
+from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
+from bantar_sim.model.params import SPECS, ParameterError, check_value, make_params, read_toml
 
 START_YEAR = YEARS[0]
 GROUPS = ("city", "wins", "proposals")
-PRIORS_FILE = Path(__file__).resolve().parents[1] / "calibration" / "priors.toml"
+PRIORS_FILE = Path(__file__).resolve().parents[3] / "calibration" / "priors.toml"
 
 
 class CalibrationInputError(ParameterError):
@@ -63,7 +63,7 @@ def _sha256(path: Path) -> str:
 
 def default_targets() -> Targets:
     """Table 3, internally consistent version (the yearly columns are identical in the published one)."""
-    from .data import _data_path
+    from bantar_sim.model.data import _data_path
     t3 = table3()
     return Targets(winners=t3.winners.loc[list(SUBDISTRICTS)].astype(float),
                    proposals=t3.consistent["rt_proposals"].loc[list(SUBDISTRICTS)].astype(float),
@@ -184,14 +184,14 @@ def model_stats(model, spec: StatSpec) -> dict[str, float]:
         prop = np.bincount(sd, rec["proposed"][:ny].any(axis=0), minlength=len(SUBDISTRICTS))
         out.update({f"proposals.{_slug(s)}": float(prop[i]) for i, s in enumerate(SUBDISTRICTS)})
     if spec.patterns:
-        from .patterns import pattern_stats, violation
+        from bantar_sim.studies.calibration.patterns import pattern_stats, violation
         out["pattern.violation"] = violation(pattern_stats(model))
     return out
 
 
 def observed_stats(targets: Targets, spec: StatSpec, scale: float = 1.0) -> dict[str, float]:
     """Targets in the statistics' keys. At scale < 1 (tests) counts shrink with the simulated RTs."""
-    from .city import rt_counts_at_scale
+    from bantar_sim.model.city import rt_counts_at_scale
     ratio = pd.Series(rt_counts_at_scale(scale) / table3().rts.loc[list(SUBDISTRICTS)].to_numpy(),
                       index=list(SUBDISTRICTS))
     w = targets.winners.mul(ratio, axis=0)

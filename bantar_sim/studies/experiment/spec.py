@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .params import SPECS, ParameterError, calibrated_overrides, check_value, did_you_mean, make_params, read_toml
-from .posterior import POSTERIOR_FILE
+from bantar_sim.model.params import SPECS, ParameterError, calibrated_overrides, check_value, did_you_mean, make_params, read_toml
+from bantar_sim.studies.posterior import POSTERIOR_FILE
 
 BASELINE = "baseline"
 HORIZON_RANGE = (2015, 2060)
@@ -51,7 +51,7 @@ EXPERIMENT_KEYS = {
     "parameters": "'calibrated' (calibration/calibrated.toml, default) or 'defaults' (the status quo in SPECS)",
     "posterior_draws": "false (default), true (calibration/posterior.csv) or a CSV path: parameters + weight columns",
     "outputs": f"list of extra tables to keep: {', '.join(OPTIONAL_TABLES)} (always kept: {', '.join(REQUIRED_TABLES)})",
-    "headline": "list of metrics for the forest plot and the printed summary (see bantar_sim.analysis.METRICS)",
+    "headline": "list of metrics for the forest plot and the printed summary (see bantar_sim.studies.experiment.analysis.METRICS)",
 }
 ARM_META_KEYS = ("name", "description")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -96,7 +96,7 @@ class Experiment:
 
     @property
     def seeds(self) -> list[int]:
-        from .simulation import spawn_seeds
+        from bantar_sim.engine.task import spawn_seeds
         return spawn_seeds(self.base_seed, self.replications)
 
     def arm_params(self, arm: Arm, replicate: int | None = None) -> dict:
@@ -214,7 +214,7 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     for o in outputs:
         if o not in OPTIONAL_TABLES + REQUIRED_TABLES:
             raise _unknown_key(f"{where} outputs", o, list(OPTIONAL_TABLES + REQUIRED_TABLES), "table")
-    from .analysis import DEFAULT_HEADLINE, METRICS
+    from bantar_sim.studies.experiment.analysis import DEFAULT_HEADLINE, METRICS
     headline = ex.get("headline", list(DEFAULT_HEADLINE))
     if not isinstance(headline, list) or not headline or not all(isinstance(o, str) for o in headline):
         raise ExperimentError(f"{where}: 'headline' must be a non-empty list of metric names, got {headline!r}")
@@ -285,7 +285,7 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
 def _calibrated_provenance() -> dict:
     """Identify the calibrated set used (calibration/calibrated.toml is rewritten when calibration reruns)."""
     import hashlib
-    from .params import CALIBRATED_FILE
+    from bantar_sim.model.params import CALIBRATED_FILE
     try:
         raw = CALIBRATED_FILE.read_bytes()
         prov = tomllib.loads(raw.decode("utf-8")).get("provenance", {})
@@ -298,7 +298,7 @@ def _calibrated_provenance() -> dict:
 def _check_arms(exp: Experiment) -> None:
     """Every run's full parameter set is valid, and every lever can act before the horizon."""
     f = str(exp.path)
-    from .model import counts_ok
+    from bantar_sim.model.model import counts_ok
     for arm in exp.arms:
         where = f"{f}: [[arm]] '{arm.name}'" if not arm.implied else f"{f}: [base]"
         reps = range(exp.replications) if exp.posterior_draws else [None]
@@ -317,12 +317,12 @@ def _check_arms(exp: Experiment) -> None:
 
 def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[int, dict]]:
     """Replication k's parameter set: a weighted draw from the ABC posterior (rows = particles; particles that
-    fail the pattern filter have zero weight — bantar_sim.posterior).
+    fail the pattern filter have zero weight — bantar_sim.studies.posterior).
 
     Draw k uses its own stream (base_seed, POSTERIOR_STREAM, k), so adding replications keeps the
     earlier draws (and their stored runs) unchanged.
     """
-    from .posterior import PosteriorFileError, read_posterior
+    from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
     try:
         post = read_posterior(path, not_drawn={c: f"the experiment ('{k}')" for c, k in EXPERIMENT_LEVEL.items()})
     except PosteriorFileError as err:
@@ -338,7 +338,7 @@ def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[
 def build_tasks(exp: Experiment) -> list:
     """RunTasks arm by arm: the full parameter set, seed spawn_seeds(base_seed, R)[k], tags arm/replicate."""
     from dataclasses import asdict
-    from .batch import RunTask
+    from bantar_sim.engine.batch import RunTask
 
     seeds = exp.seeds
     tasks = []
@@ -355,9 +355,9 @@ def build_tasks(exp: Experiment) -> list:
 
 def run_experiment_task(task) -> dict[str, pd.DataFrame]:
     """Batch-engine run function: one model run, returning the experiment's tables (incl. award cohorts)."""
-    from .analysis import award_cohorts
-    from .model import BantarModel
-    from .outputs import city_year_table, rt_year_table, run_metrics, subdistrict_year_table, table3_like
+    from bantar_sim.studies.experiment.analysis import award_cohorts
+    from bantar_sim.model.model import BantarModel
+    from bantar_sim.model.tables import city_year_table, rt_year_table, run_metrics, subdistrict_year_table, table3_like
 
     params = dict(task.params)
     keep = tuple(params.pop("_tables", REQUIRED_TABLES))
@@ -376,7 +376,7 @@ def run_experiment_task(task) -> dict[str, pd.DataFrame]:
 
 # ---------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser) -> None:
-    from .cli import add_executor_arguments
+    from bantar_sim.cli import add_executor_arguments
     parser.add_argument("file", help="experiment file (TOML), e.g. experiments/kencana.toml")
     parser.add_argument("--replications", type=int, default=None, help="override [experiment] replications")
     parser.add_argument("--horizon", type=int, default=None, help="override [experiment] horizon (last year)")
@@ -420,7 +420,7 @@ def _settings_text(d: dict) -> str:
 def stored_ok(runs_dir: Path, run_ids: set[str]) -> int:
     if not (runs_dir / "manifest").is_dir():
         return 0
-    from .batch import load_manifest
+    from bantar_sim.engine.batch import load_manifest
     man = load_manifest(runs_dir)
     return int(((man["status"] == "ok") & man["run_id"].isin(run_ids)).sum())
 
@@ -429,7 +429,7 @@ def main(args) -> int:
     t0 = time.perf_counter()
     exp = load_experiment(args.file, replications=args.replications, horizon=args.horizon)
     _check_executor_args(args)
-    from . import MODEL_VERSION
+    from bantar_sim.model.version import MODEL_VERSION
     tasks = build_tasks(exp)
     out = Path(args.out) if args.out else Path("outputs") / exp.name
     runs_dir = out / "runs"
@@ -438,8 +438,8 @@ def main(args) -> int:
     if args.dry_run:
         return 0
 
-    from .batch import run_batch
-    from .executors import SchedulerConnectionError, make_executor
+    from bantar_sim.engine.batch import run_batch
+    from bantar_sim.engine.executors import SchedulerConnectionError, make_executor
     try:
         with make_executor(args.executor, args.workers, args.scheduler) as executor:
             summary = run_batch(tasks, run_experiment_task, runs_dir, executor, model_version=MODEL_VERSION,
@@ -453,7 +453,7 @@ def main(args) -> int:
     print(f"runs: {summary.n_total} in the experiment, {summary.n_done} executed, {summary.n_skipped} already on "
           f"disk, {summary.n_failed} failed ({summary.elapsed_s:.1f} s)", flush=True)
 
-    from .analysis import analyse
+    from bantar_sim.studies.experiment.analysis import analyse
     result = analyse(exp, tasks, out, batch_summary=summary, command=_command_line(args))
     print(result["text"])
     print(f"\nwrote {out}/: report.md, {', '.join(sorted(result['files']))} ({time.perf_counter() - t0:.1f} s)")

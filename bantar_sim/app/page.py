@@ -9,7 +9,7 @@ sees:
 - sliders and switches for the policy levers and key parameters (they take effect on Reset).
 
 Everything drawn per step is plain SVG built from the model's arrays, and the geometry comes from
-`bantar_sim.layouts` (cached), so a step only ships new colours: see benchmarks/bench_app.py for the
+`bantar_sim.app.layouts` (cached), so a step only ships new colours: see benchmarks/bench_app.py for the
 redraw time per step of the classroom and full presets.
 """
 from __future__ import annotations
@@ -29,12 +29,12 @@ import mesa.visualization.solara_viz as mesa_viz
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from bantar_sim.agents import BANTAR, KENCANA, STATUS_NAMES
-from bantar_sim.city import LEADER_KINDS
-from bantar_sim.data import SUBDISTRICTS, YEARS, table3
-from bantar_sim.layouts import city_layout, node_radius, rt_network_layout
-from bantar_sim.model import ASSESSMENT_MONTH, START_YEAR, BantarModel
-from bantar_sim.params import SPECS, ParameterError, calibrated_overrides, check_value
+from bantar_sim.model.agents import BANTAR, KENCANA, STATUS_NAMES
+from bantar_sim.model.city import LEADER_KINDS
+from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
+from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
+from bantar_sim.model.model import ASSESSMENT_MONTH, START_YEAR, BantarModel
+from bantar_sim.model.params import SPECS, ParameterError, calibrated_overrides, check_value
 
 # ------------------------------------------------------------------------------------- presets
 PRESETS = {
@@ -154,7 +154,7 @@ class AppModel(BantarModel):
 
     def __init__(self, preset: str = DEFAULT_PRESET, seed: str | int = DEFAULT_SEED, scenario=None, **params):
         # Mesa's Reset also passes its default (empty) `scenario`: this model's settings are its parameters
-        # (bantar_sim.params), so the scenario object carries nothing and is not passed on.
+        # (bantar_sim.model.params), so the scenario object carries nothing and is not passed on.
         self.rejected = None
         try:
             kwargs = resolve(preset, seed, params)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import mesa
 
-from .city import AGE_GROUPS, LEADER_KINDS
-from .data import SUBDISTRICTS
+from bantar_sim.model.city import AGE_GROUPS, LEADER_KINDS
+from bantar_sim.model.data import SUBDISTRICTS
 
 NEVER, PROPOSED, BANTAR, KENCANA, LAPSED = 0, 1, 2, 3, 4
 STATUS_NAMES = ("never proposed", "proposed", "Bantar", "Kencana", "lapsed")

@@ -1,5 +1,5 @@
 """`bantar-sim params`: the parameter table (the same one docs/ODD.md carries)."""
-from .params import markdown_table
+from bantar_sim.model.params import markdown_table
 
 
 def add_arguments(parser):

@@ -12,9 +12,9 @@ import warnings
 import os
 import socket
 
-from .params import ParameterError, calibrated_overrides
+from bantar_sim.model.params import ParameterError, calibrated_overrides
 
-APP_MODULE = "bantar_sim.app"
+APP_MODULE = "bantar_sim.app.page"
 PRESETS = ("classroom", "full")
 
 
@@ -60,7 +60,7 @@ def main(args) -> int:
     check_port(args.host, args.port)
     if args.seed < 0:
         raise ParameterError(f"--seed must be a whole number >= 0, got {args.seed}")
-    # Read by bantar_sim.app when Solara imports it in this process.
+    # Read by bantar_sim.app.page when Solara imports it in this process.
     os.environ["BANTAR_VIZ_PRESET"] = args.preset
     os.environ["BANTAR_VIZ_SEED"] = str(args.seed)
     os.environ["BANTAR_VIZ_UNCALIBRATED"] = "1" if args.uncalibrated else "0"

@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import MODEL_VERSION, __version__
-from .calibration_targets import (CalibrationInputError, PriorFile, StatSpec, Targets, Variant, fingerprint,
+from bantar_sim.model.version import MODEL_VERSION, __version__
+from bantar_sim.studies.calibration.targets import (CalibrationInputError, PriorFile, StatSpec, Targets, Variant, fingerprint,
                                   load_priors, load_targets, model_stats, observed_stats)
-from .data import SUBDISTRICTS, YEARS
-from .params import SPECS, check_value, make_params
+from bantar_sim.model.data import SUBDISTRICTS, YEARS
+from bantar_sim.model.params import SPECS, check_value, make_params
 
 START_YEAR = YEARS[0]
 DEFAULTS = dict(population_size=200, max_populations=10, max_walltime=25.0, min_epsilon=0.0,
@@ -45,7 +45,7 @@ DEFAULTS = dict(population_size=200, max_populations=10, max_walltime=25.0, min_
 
 
 def add_arguments(parser):
-    from .cli import add_executor_arguments
+    from bantar_sim.cli import add_executor_arguments
     g = parser.add_argument_group("ABC-SMC budget and schedule")
     g.add_argument("--population-size", type=int, default=DEFAULTS["population_size"],
                    help="accepted particles per generation (default %(default)s)")
@@ -84,7 +84,7 @@ def add_arguments(parser):
     g.add_argument("--households-per-rt", type=float, default=None, help="mean households per RT")
     g.add_argument("--predictive-runs", type=int, default=DEFAULTS["predictive_runs"],
                    help="posterior predictive simulations for the figures and coverage (default %(default)s)")
-    g = parser.add_argument_group("secondary patterns (bantar_sim.patterns)")
+    g = parser.add_argument_group("secondary patterns (bantar_sim.studies.calibration.patterns)")
     g.add_argument("--pattern-reps", type=int, default=DEFAULTS["pattern_reps"],
                    help="re-simulations per accepted particle for the pattern filter (default %(default)s)")
     g.add_argument("--no-pattern-filter", action="store_true",
@@ -121,7 +121,7 @@ class ParticleModel:
         return {**self.settings, **vals, "end_year": self.spec.last_year}
 
     def __call__(self, pars) -> dict:
-        from .model import BantarModel
+        from bantar_sim.model.model import BantarModel
         seed = particle_seed(self.base_seed, self.index, [float(pars[n]) for n in self.names])
         model = BantarModel(rng=seed, **self.params_for(pars))
         model.run()
@@ -152,7 +152,7 @@ def build_distance(spec: StatSpec):
 
 def group_contributions(stats: pd.DataFrame, observed: dict, spec: StatSpec) -> pd.DataFrame:
     """Each group's share of the distance, per simulation, with the scaling the ABC uses (tests, README)."""
-    from .patterns import scaled_parts
+    from bantar_sim.studies.calibration.patterns import scaled_parts
     keys = spec.keys()
     parts = scaled_parts(stats, observed, spec, keys)
     out = pd.DataFrame({g: parts[:, [k.split(".")[0] == g for k in keys]].sum(axis=1)
@@ -240,7 +240,7 @@ def resolve_config(args) -> Config:
         if not priors.variants:
             raise CalibrationInputError(f"{priors.path}: --compare-models needs at least one [variants.NAME] table")
         variants += [Variant(v.name, v.description, {**v.settings, **overrides}, v.priors) for v in priors.variants]
-    from .model import counts_ok
+    from bantar_sim.model.model import counts_ok
     for v in variants:
         counts_ok(make_params(v.settings, where=f"settings of model '{v.name}'"))
     truth = None
@@ -254,8 +254,8 @@ def resolve_config(args) -> Config:
 
 
 def _truth(args, variant: Variant) -> dict:
-    from .params import calibrated_overrides
-    from .run import _parse_value
+    from bantar_sim.model.params import calibrated_overrides
+    from bantar_sim.studies.simulation import _parse_value
     cal = calibrated_overrides()
     truth = {}
     for p in variant.priors:
@@ -310,7 +310,7 @@ def find_resumable(db: Path, fp: str) -> int | None:
 def make_sampler(args):
     import pyabc
     if args.executor == "dask":
-        from .executors import dask_client
+        from bantar_sim.engine.executors import dask_client
         with dask_client(args.scheduler, args.workers, timeout=30) as client:
             yield pyabc.sampler.DaskDistributedSampler(dask_client=client, batch_size=1), "DaskDistributedSampler"
     elif args.executor == "serial" or args.workers == 1:
@@ -481,7 +481,7 @@ def write_calibrated_toml(path: Path, values: dict, provenance: dict, summary: p
     lines = ["# The calibrated parameter set: an accepted particle of the ABC-SMC calibration against Table 3 (and",
              "# patterns 3-4; `point` below says which), with the simulation settings it was calibrated at.",
              "# Written by `bantar-sim calibrate`;",
-             "# read by bantar_sim.params.calibrated_overrides() (bantar-sim run, experiments).",
+             "# read by bantar_sim.model.params.calibrated_overrides() (bantar-sim run, experiments).",
              "", "[params]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
     lines += ["", "[provenance]"]
@@ -496,7 +496,7 @@ def write_calibrated_toml(path: Path, values: dict, provenance: dict, summary: p
 # ---------------------------------------------------------------------------- posterior predictive
 def predictive_run(task) -> dict:
     """One posterior predictive simulation to 2020: yearly winners per sub-district, proposing RTs."""
-    from .model import BantarModel
+    from bantar_sim.model.model import BantarModel
     params, seed = task
     m = BantarModel(rng=seed, **{**params, "end_year": YEARS[-1]})
     m.run()
@@ -509,7 +509,7 @@ def predictive_run(task) -> dict:
 def run_executor(args):
     """The executor for the runs outside pyabc (predictive runs, pattern filter): --executor/--workers/
     --scheduler, a 2-process pool by default."""
-    from .executors import make_executor
+    from bantar_sim.engine.executors import make_executor
     workers = args.workers if args.executor != "serial" else None
     if args.executor == "process" and workers is None:
         workers = min(2, os.cpu_count() or 1)
@@ -518,7 +518,7 @@ def run_executor(args):
 
 def posterior_predictive(df: pd.DataFrame, w: np.ndarray, variant: Variant, args, desc: str) -> dict:
     from tqdm import tqdm
-    from .simulation import spawn_seeds
+    from bantar_sim.engine.task import spawn_seeds
     rng = np.random.default_rng(args.seed)
     idx = rng.choice(len(df), size=args.predictive_runs, p=w / w.sum())
     seeds = spawn_seeds(args.seed + 1, args.predictive_runs)
@@ -533,7 +533,7 @@ def posterior_predictive(df: pd.DataFrame, w: np.ndarray, variant: Variant, args
 
 
 def observed_arrays(targets: Targets, rts_sim: np.ndarray) -> dict:
-    from .data import table3
+    from bantar_sim.model.data import table3
     ratio = rts_sim / table3().rts.loc[list(SUBDISTRICTS)].to_numpy()
     won = targets.winners.loc[list(SUBDISTRICTS), list(YEARS)].to_numpy().T * ratio   # (years, sd)
     return {"won": won, "proposals": targets.proposals.loc[list(SUBDISTRICTS)].to_numpy() * ratio}
@@ -708,8 +708,8 @@ def plot_model_probabilities(probs: pd.DataFrame, names: list[str], path: Path) 
 
 # --------------------------------------------------------------------------------------------- main
 def _provenance(cfg: Config, args, history, info: dict, final_eps: float, n_gen: int) -> dict:
-    from .provenance import git_commit
-    from .simulation import seed_from  # noqa: F401 (documented companion of particle_seed)
+    from bantar_sim.engine.provenance import git_commit
+    from bantar_sim.engine.task import seed_from  # noqa: F401 (documented companion of particle_seed)
     sims = int(history.total_nr_simulations)
     return {
         "data_file": cfg.targets.source, "data_sha256": cfg.targets.sha256,
@@ -753,11 +753,11 @@ def main(args) -> int:
     observed = observed_stats(cfg.targets, cfg.spec, cfg.variants[0].settings.get("scale", 1.0))
     truth_seed = None
     if cfg.truth is not None:
-        from .simulation import seed_from
+        from bantar_sim.engine.task import seed_from
         truth_seed = seed_from(np.random.SeedSequence([args.seed, 7]))
         truth_model = ParticleModel(dict(cfg.variants[0].settings), tuple(cfg.truth), (), cfg.spec,
                                     args.seed, 0, "truth")
-        from .model import BantarModel
+        from bantar_sim.model.model import BantarModel
         m = BantarModel(rng=truth_seed, **truth_model.params_for(cfg.truth))
         m.run()
         observed = model_stats(m, cfg.spec)
@@ -858,7 +858,7 @@ def main(args) -> int:
                                   "posterior was calibrated at"}, summary)
             lines.append("\ncalibrated set (%s; distance %.3g): %s" % ("best passing particle" if not args.no_pattern_filter else "best-fitting accepted particle", dist, ", ".join(
                 f"{p.name} = {values[p.name]:.4g}" for p in variant.priors)))
-            from .params import calibrated_overrides
+            from bantar_sim.model.params import calibrated_overrides
             calibrated_overrides(cal_path)           # the file must load the way `bantar-sim run` loads it
             written.append("calibrated.toml")
     (cfg.out / "calibration.json").write_text(json.dumps(
@@ -877,11 +877,11 @@ def main(args) -> int:
 # ------------------------------------------------------------------------ secondary patterns (POM)
 def pattern_filter(cfg: Config, args, variant: Variant, df: pd.DataFrame, w: np.ndarray, observed: dict,
                    post: pd.DataFrame) -> tuple[dict, dict, list[str]]:
-    """Re-simulate every accepted particle, keep those that show patterns 3 and 4 (bantar_sim.patterns), and
+    """Re-simulate every accepted particle, keep those that show patterns 3 and 4 (bantar_sim.studies.calibration.patterns), and
     pick the calibrated point among them: the smallest mean re-simulated distance to Table 3. Writes
     patterns.csv and a `passes_patterns` column into posterior.csv (sample_posterior draws from those)."""
-    from .patterns import PATTERN_CRITERIA, filter_particles
-    from .simulation import spawn_seeds
+    from bantar_sim.studies.calibration.patterns import PATTERN_CRITERIA, filter_particles
+    from bantar_sim.engine.task import spawn_seeds
     model = ParticleModel(dict(variant.settings), tuple(p.name for p in variant.priors),
                           tuple(p.name for p in variant.priors if p.integer), StatSpec(), args.seed, 0, variant.name)
     particles = [model.params_for(df.iloc[i]) for i in range(len(df))]
@@ -923,7 +923,7 @@ def pattern_filter(cfg: Config, args, variant: Variant, df: pd.DataFrame, w: np.
 def patterns_only(cfg: Config, args) -> int:
     """Apply the pattern filter to a finished calibration in cfg.out (its posterior.csv), no ABC."""
     import tomllib
-    from .provenance import git_commit
+    from bantar_sim.engine.provenance import git_commit
     variant = cfg.variants[0]
     post_path, cal_path = cfg.out / "posterior.csv", cfg.out / "calibrated.toml"
     for f in (post_path, cal_path):
@@ -946,7 +946,7 @@ def patterns_only(cfg: Config, args) -> int:
         else posterior_summary(post[names], w, variant, None)
     values = calibrated_values(point, variant)
     write_calibrated_toml(cal_path, values, prov, summary)
-    from .params import calibrated_overrides
+    from bantar_sim.model.params import calibrated_overrides
     calibrated_overrides(cal_path)
     lines.append("\ncalibrated set: " + ", ".join(f"{n} = {values[n]:.4g}" for n in names))
     text = "\n".join(lines)
@@ -959,9 +959,9 @@ def patterns_only(cfg: Config, args) -> int:
 def sample_posterior(n: int, seed: int, path: str | Path | None = None) -> list[dict]:
     """n parameter sets drawn (by weight, with replacement) from calibration/posterior.csv, each on top of
     the calibrated set's settings — for experiments whose intervals should carry parameter uncertainty.
-    Particles that fail the pattern filter are never drawn (bantar_sim.posterior)."""
-    from .params import calibrated_overrides
-    from .posterior import PosteriorFileError, read_posterior
+    Particles that fail the pattern filter are never drawn (bantar_sim.studies.posterior)."""
+    from bantar_sim.model.params import calibrated_overrides
+    from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
     try:
         post = read_posterior(path)
     except PosteriorFileError as err:

@@ -26,14 +26,14 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from . import MODEL_VERSION, __version__
-from .params import SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
-from .simulation import run_task, spawn_seeds
+from bantar_sim.model.version import MODEL_VERSION, __version__
+from bantar_sim.model.params import SPECS, ParameterError, calibrated_overrides, check_value, make_params, read_toml
+from bantar_sim.engine.task import run_task, spawn_seeds
 
 METHODS = ("morris", "sobol")
 RESULTS_TABLE = "metrics"   # the run table the outputs are read from (one row per run)
 
-# Outputs a problem file may analyse: columns of bantar_sim.outputs.run_metrics, with a label and unit
+# Outputs a problem file may analyse: columns of bantar_sim.model.tables.run_metrics, with a label and unit
 # for tables and axes. tests/test_sensitivity.py checks this list against run_metrics itself.
 OUTPUTS: dict[str, tuple[str, str]] = {
     "winners_2014_2020": ("cumulative winners 2014–2020", "RTs"),
@@ -354,7 +354,7 @@ def base_overrides(problem: Problem, calibrated: bool = True) -> dict:
 
 def check_design(problem: Problem, design: Design, base: dict) -> None:
     """Every design point must be a valid parameter set (joint rules too) before any run starts."""
-    from .model import counts_ok
+    from bantar_sim.model.model import counts_ok
     where = problem.source
     base_params = make_params(base, where=f"{where} [fixed]")
     counts_ok(base_params)
@@ -371,7 +371,7 @@ def check_design(problem: Problem, design: Design, base: dict) -> None:
 def make_tasks(problem: Problem, design: Design, base: dict, seeds: list[int],
                extra: dict | None = None) -> list:
     """One RunTask per design point × replication; replicate r uses seeds[r] at every point (CRN)."""
-    from .batch import RunTask
+    from bantar_sim.engine.batch import RunTask
     extra = {"_tables": [RESULTS_TABLE]} if extra is None else extra
     tasks = []
     for i in range(design.n_points):
@@ -384,7 +384,7 @@ def make_tasks(problem: Problem, design: Design, base: dict, seeds: list[int],
 def collect(runs_dir: Path, tasks: list, outputs: list[str], n_points: int, n_reps: int,
             model_version: str) -> np.ndarray:
     """Y[point, replicate, output] from the batch store; only the runs of this design count."""
-    from .batch import load_table
+    from bantar_sim.engine.batch import load_table
     want = {t.run_id(model_version): (t.tags["design_point"], t.tags["replicate"]) for t in tasks}
     df = load_table(runs_dir, RESULTS_TABLE, columns=["run_id", *outputs])
     df = df[df["run_id"].isin(want.keys())].drop_duplicates("run_id")
@@ -555,7 +555,7 @@ def run_sensitivity(problem: Problem, method: str, n: int | None = None, *, out_
     `design`: one already sampled and checked for this problem, method and N (the command does that
     before it starts the executor).
     """
-    from .batch import run_batch
+    from bantar_sim.engine.batch import run_batch
     if method not in METHODS:
         raise ParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     n = check_n(method, problem.settings(method)["n"] if n is None else n, "--n" if n is not None else
@@ -580,7 +580,7 @@ def run_sensitivity(problem: Problem, method: str, n: int | None = None, *, out_
     summary = run_batch(tasks, run_fn, runs_dir, executor, model_version=model_version, progress=progress,
                         description=f"{method} N={n} runs")
     if summary.n_failed:
-        from .batch import load_manifest
+        from bantar_sim.engine.batch import load_manifest
         man = load_manifest(runs_dir)
         bad = man[man["status"] != "ok"]
         first = bad["error"].iloc[0] if len(bad) else "?"
@@ -595,7 +595,7 @@ def run_sensitivity(problem: Problem, method: str, n: int | None = None, *, out_
 
 
 def _meta(problem, design, base, seeds, summary, runs_dir, tasks, model_version, elapsed) -> dict:
-    from .batch import load_manifest
+    from bantar_sim.engine.batch import load_manifest
     man = load_manifest(runs_dir)
     ids = {t.run_id(model_version) for t in tasks}
     mine = man[man["run_id"].isin(ids) & (man["status"] == "ok")]
@@ -665,8 +665,8 @@ def _published(output: str, problem: Problem, base: dict) -> tuple[float, str] |
     """The value Table 3 gives for an output, when the runs are comparable (full city, horizon >= 2020)."""
     if base.get("scale", SPECS["scale"].default) != 1.0 or (problem.end_year or 0) < 2020:
         return None
-    from .data import table3
-    from .outputs import gini
+    from bantar_sim.model.data import table3
+    from bantar_sim.model.tables import gini
     t3 = table3().consistent
     if output == "winners_2014_2020":
         return float(t3["amount"].sum()), "published (Table 3)"
@@ -1033,7 +1033,7 @@ def ishigami_problem(name: str = "ishigami", replications: int = 2, n: int = 102
 
 # ------------------------------------------------------------------------------------ command
 def add_arguments(parser) -> None:
-    from .cli import add_executor_arguments
+    from bantar_sim.cli import add_executor_arguments
     parser.add_argument("file", help="problem file (TOML), e.g. experiments/sensitivity.toml")
     parser.add_argument("--method", choices=METHODS, default="sobol",
                         help="morris (screening: mu*, sigma) or sobol (S1, ST, S2 with bootstrap CIs; default)")
@@ -1050,7 +1050,7 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from .executors import make_executor
+    from bantar_sim.engine.executors import make_executor
     problem = load_problem(args.file)
     if args.replications is not None:
         problem.replications = _int_in(args.replications, *REPLICATIONS, "--replications")

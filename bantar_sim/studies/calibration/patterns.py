@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .agents import BANTAR, KENCANA
-from .data import YEARS
+from bantar_sim.model.agents import BANTAR, KENCANA
+from bantar_sim.model.data import YEARS
 
 START_YEAR = YEARS[0]
 LAST_YEAR = YEARS[-1]
@@ -89,8 +89,8 @@ def passes(stats: dict) -> bool:
 
 def _particle_run(task) -> dict:
     """One re-simulation of a particle to 2020: pattern statistics and the calibration's statistics."""
-    from .calibration_targets import StatSpec, model_stats
-    from .model import BantarModel
+    from bantar_sim.studies.calibration.targets import StatSpec, model_stats
+    from bantar_sim.model.model import BantarModel
     index, rep, params, seed = task
     m = BantarModel(rng=seed, **{**params, "end_year": LAST_YEAR})
     m.run()

@@ -14,9 +14,9 @@ import mesa
 import numpy as np
 import scipy.sparse as sp
 
-from . import agents as A
-from .city import ADULT, ELDER, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
-from .params import SPECS, ParameterError, make_params
+from bantar_sim.model import agents as A
+from bantar_sim.model.city import ADULT, ELDER, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
+from bantar_sim.model.params import SPECS, ParameterError, make_params
 
 START_YEAR = 2014
 PROPOSAL_MONTH = 4      # RTs register proposals in April
@@ -88,7 +88,7 @@ def household_rule(hh: Households, share_matrix, static, rt_term, awareness_haza
     (one sparse product gives every share); `rt_term` is a fresh per-household array, used as scratch.
     Only whole-array float32 ufuncs and one call to the bit generator for both draws: masked (`where=`)
     ufuncs and gathers cost more than the arithmetic they would save (benchmarks/bench_model.py).
-    bantar_sim.reference implements the same rule one Mesa agent at a time; tests check they agree.
+    bantar_sim.model.reference implements the same rule one Mesa agent at a time; tests check they agree.
     """
     n = hh.x.size
     share = share_matrix @ hh.x
@@ -117,7 +117,7 @@ class BantarModel(mesa.Model):
     """Citizen participation in Jambi's Kampung Bantar programme, 2014 onwards.
 
     `BantarModel()` is the status quo on the full city; `BantarModel(rng=7, scale=0.1, kencana=True)`
-    takes any parameter of `bantar_sim.params.SPECS` as a keyword (validated before anything is built).
+    takes any parameter of `bantar_sim.model.params.SPECS` as a keyword (validated before anything is built).
     """
 
     def __init__(self, params=None, *, rng=None, seed=None, scenario=None, **overrides):
@@ -634,14 +634,14 @@ class BantarModel(mesa.Model):
         return asdict(self.p)
 
     def tables(self) -> dict:
-        from .outputs import model_tables
+        from bantar_sim.model.tables import model_tables
         return model_tables(self)
 
 
 def counts_ok(p) -> None:
     """Reject a scale that leaves a sub-district with no RT (before anything is built)."""
-    from .city import rt_counts_at_scale
-    from .data import SUBDISTRICTS, table3
+    from bantar_sim.model.city import rt_counts_at_scale
+    from bantar_sim.model.data import SUBDISTRICTS, table3
     counts = rt_counts_at_scale(p.scale)
     if (counts < 1).any():
         sd = SUBDISTRICTS[int(np.argmin(counts))]

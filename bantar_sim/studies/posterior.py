@@ -3,7 +3,7 @@ everything that draws parameter sets from it — `calibrate.sample_posterior` an
 `posterior_draws`.
 
 A row is a particle: one column per calibrated parameter, its `weight`, and (after the pattern filter)
-`passes_patterns`. Particles that fail the secondary patterns (bantar_sim.patterns) keep their row but get
+`passes_patterns`. Particles that fail the secondary patterns (bantar_sim.studies.calibration.patterns) keep their row but get
 zero weight, so row numbers stay those of the file and a failing particle is never drawn.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .params import REPO_ROOT, SPECS, check_value, did_you_mean
+from bantar_sim.model.params import REPO_ROOT, SPECS, check_value, did_you_mean
 
 POSTERIOR_FILE = REPO_ROOT / "calibration" / "posterior.csv"
 _TRUE, _FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
