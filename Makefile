@@ -10,7 +10,11 @@ PYTHON_312 := $(shell \
     $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
   done)
 
-.PHONY: odd run test venv benchmark bench-batch bench-cluster calibrate sensitivity experiments viz clean
+.PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sensitivity \
+        experiments viz clean
+
+# The browser test (tests/test_app.py) drives Debian's chromium at this path.
+CHROMIUM ?= /usr/bin/chromium
 
 $(BIN)/bantar-sim: pyproject.toml
 	@if [ -z "$(PYTHON_312)" ]; then echo "bantar-sim needs Python >= 3.12 (Mesa >= 3.4 requires it): install python3.12 or pyenv 3.12" >&2; exit 1; fi
@@ -24,8 +28,29 @@ venv: $(BIN)/bantar-sim
 run: venv
 	$(BIN)/bantar-sim run
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest -q
+
+test-nobrowser: venv
+	$(BIN)/python -m pytest -q -m "not browser"
+
+lint: venv
+	$(BIN)/ruff check bantar_sim tests benchmarks
+
+# make test needs a browser: install Debian's chromium when missing and allowed (root or passwordless sudo, with
+# apt-get), else stop before the tests with one line saying what to install.
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=no; fi; \
+	if [ "$$SUDO" = no ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make test needs Debian's chromium for the browser tests: apt-get install chromium (or run make test-nobrowser)" >&2; \
+	  exit 1; \
+	fi; \
+	echo "make test: installing Debian's chromium for the browser tests (apt-get install chromium)"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null && test -x "$(CHROMIUM)" || { \
+	  echo "make test: installing chromium failed; install it with apt-get install chromium (or run make test-nobrowser)" >&2; \
+	  exit 1; }
 
 benchmark: venv
 	$(BIN)/python benchmarks/bench_model.py
@@ -52,4 +77,4 @@ clean:
 	rm -rf outputs/* .pytest_cache
 
 odd: venv
-	$(BIN)/python -m bantar_sim.model.params --update-odd
+	$(BIN)/bantar-sim params --update-odd docs/ODD.md

@@ -35,6 +35,7 @@ def server_side(preset: str, steps: int, warmup: int) -> dict:
     from mesa.visualization.utils import force_update
 
     import bantar_sim.app.page as app
+    from bantar_sim.app import charts
 
     params = app.make_model_params(preset)
     model = app.session_class()(**{k: o["value"] for k, o in params.items()})
@@ -53,9 +54,9 @@ def server_side(preset: str, steps: int, warmup: int) -> dict:
         t2 = time.perf_counter()
         for name, fn in (("city_state", lambda: app.city_state(model)),
                          ("network_svg", lambda: app.network_svg(model, app.picked_rt.value, structure)),
-                         ("winners_chart", lambda: app.winners_chart(model)),
-                         ("participation_chart", lambda: app.participation_chart(model)),
-                         ("bantar_chart", lambda: app.bantar_chart(model))):
+                         ("winners_chart", lambda: charts.winners_chart(model)),
+                         ("participation_chart", lambda: charts.participation_chart(model)),
+                         ("bantar_chart", lambda: charts.bantar_chart(model))):
             a = time.perf_counter()
             fn()
             parts[name].append(time.perf_counter() - a)
@@ -81,7 +82,8 @@ def browser_side(preset: str, steps: int, uncalibrated: bool) -> dict:
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([str(REPO / ".venv/bin/bantar-sim"), "viz", "--port", str(port), "--no-open",
-                             "--preset", preset] + (["--uncalibrated"] if uncalibrated else []), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                             "--preset", preset] + (["--uncalibrated"] if uncalibrated else []),
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -134,7 +136,8 @@ def main(argv=None) -> int:
     for preset in ("classroom", "full"):
         r = server_side(preset, args.steps, warmup=3)
         parts = ", ".join(f"{k} {v:.2f}" for k, v in r["parts_ms"].items())
-        print(f"{preset:9s} {r['rts']:5d} RTs {r['households']:7d} households | first render {r['first_render_ms']:.0f} ms"
+        print(f"{preset:9s} {r['rts']:5d} RTs {r['households']:7d} households"
+              f" | first render {r['first_render_ms']:.0f} ms"
               f" | model step {r['model_step_ms']:.1f} ms | server redraw per step: median {r['redraw_ms']:.1f} ms,"
               f" max {r['redraw_max_ms']:.1f} ms | parts (ms): {parts}", flush=True)
         if args.browser:

@@ -33,8 +33,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # bantar_sim and the toy run fu
 
 from _batch_helpers import toy_run  # noqa: E402
 
-from bantar_sim.engine.batch import RunTask, run_batch  # noqa: E402
+from bantar_sim.engine.batch import run_batch  # noqa: E402
 from bantar_sim.engine.executors import make_executor  # noqa: E402
+from bantar_sim.engine.task import RunTask  # noqa: E402
 
 REAL_PARAMS = {"scale": 0.05, "households_per_rt": 20, "end_year": 2016}
 TOY_PARAMS = {"spin": 200, "n_rows": 10}  # ~45 ms of single-threaded in-place numpy work, a small table
@@ -76,7 +77,8 @@ def timed_direct(ts, fn) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--toy", action="store_true", help="toy workload instead of the real model")
-    ap.add_argument("--runs", type=int, default=None, help="runs per throughput measurement (default: 40 real, 200 toy)")
+    ap.add_argument("--runs", type=int, default=None,
+                    help="runs per throughput measurement (default: 40 real, 200 toy)")
     ap.add_argument("--overhead-runs", type=int, default=400, help="near-empty runs per overhead measurement")
     ap.add_argument("--repeats", type=int, default=3, help="repeats; medians are reported")
     ap.add_argument("--no-dask", action="store_true", help="skip the Dask LocalCluster measurements")
@@ -102,16 +104,18 @@ def main(argv=None) -> int:
         print(f"executors started and warmed in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for rep in range(args.repeats):
             salt = rep + 1
-            steps = [("direct", lambda: timed_direct(tasks(n, params, salt), fn)),
-                     ("serial", lambda: timed_batch(tasks(n, params, salt), fn, serial, root)),
-                     ("overhead direct", lambda: timed_direct(tasks(n_over, tiny, salt), toy_run)),
-                     ("overhead serial", lambda: timed_batch(tasks(n_over, tiny, salt), toy_run, serial, root))]
+            steps = [("direct", lambda salt=salt: timed_direct(tasks(n, params, salt), fn)),
+                     ("serial", lambda salt=salt: timed_batch(tasks(n, params, salt), fn, serial, root)),
+                     ("overhead direct", lambda salt=salt: timed_direct(tasks(n_over, tiny, salt), toy_run)),
+                     ("overhead serial",
+                      lambda salt=salt: timed_batch(tasks(n_over, tiny, salt), toy_run, serial, root))]
             for kind, w in configs:
                 ex = execs[(kind, w)]
-                steps.append((f"{kind} {w}", lambda ex=ex: timed_batch(tasks(n, params, salt), fn, ex, root)))
+                steps.append((f"{kind} {w}",
+                              lambda ex=ex, salt=salt: timed_batch(tasks(n, params, salt), fn, ex, root)))
                 if w == 1:
                     steps.append((f"overhead {kind} 1",
-                                  lambda ex=ex: timed_batch(tasks(n_over, tiny, salt), toy_run, ex, root)))
+                                  lambda ex=ex, salt=salt: timed_batch(tasks(n_over, tiny, salt), toy_run, ex, root)))
             if rep % 2:
                 steps.reverse()  # alternate the order so drift (heat, other load) hits every configuration
             for label, step in steps:

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_calibration.py [--runs 20] [--workers 2]
 
-Runs the pyabc model function of calibration/priors.toml (its [settings]: full city, 30 households
+Runs the pyabc model function (bantar_sim.engine.task.run_model + the statistics from its tables) of
+calibration/priors.toml (its [settings]: full city, 30 households
 per RT) at parameters drawn from the priors, serially and on a process pool, and prints wall-clock
 and CPU seconds per simulation. On a shared machine, wall-clock speed depends on the load: the CPU
 time per simulation is the stable figure.
@@ -17,7 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from bantar_sim.studies.calibration.abc import ParticleModel
-from bantar_sim.studies.calibration.targets import StatSpec, load_priors
+from bantar_sim.studies.calibration.stats import StatSpec
+from bantar_sim.studies.calibration.targets import load_priors
 
 
 def _one(args):

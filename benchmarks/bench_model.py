@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -84,7 +83,9 @@ def main(argv=None):
     model_total, model_build, model_run, ref_total, model_on_ref_city = [], [], [], [], []
     for r in range(reps):
         b, t, n = time_model(100 + r)
-        model_build.append(b); model_run.append(t); model_total.append(b + t)
+        model_build.append(b)
+        model_run.append(t)
+        model_total.append(b + t)
         if ref_params:
             b2, t2, _ = time_model(100 + r, **ref_params)
             model_on_ref_city.append(b2 + t2)
@@ -119,14 +120,15 @@ def main(argv=None):
                 times.append(b + t)
             m = med(times)
             series.append({"households": n_hh, "model_s": m, "us_per_household_tick": 1e6 * m / n_hh / TICKS})
-            print(f"scaling: {n_hh:>9,} households  {m:7.3f} s  {series[-1]['us_per_household_tick']:.3f} µs/household/tick",
-                  flush=True)
+            print(f"scaling: {n_hh:>9,} households  {m:7.3f} s  "
+                  f"{series[-1]['us_per_household_tick']:.3f} µs/household/tick", flush=True)
         x = np.log([s["households"] for s in series])
         y = np.log([s["model_s"] for s in series])
         slope = float(np.polyfit(x[2:], y[2:], 1)[0])  # fixed costs dominate the smallest cities
         res["scaling"] = {"series": series, "loglog_slope_100k_to_1M": slope}
         res["scaling"]["peak_rss_mib_1M"] = peak_rss_mib(
-            "from bantar_sim import BantarModel; BantarModel(rng=1, households_per_rt=615, households_per_rt_cv=0).run()")
+            "from bantar_sim import BantarModel; "
+            "BantarModel(rng=1, households_per_rt=615, households_per_rt_cv=0).run()")
 
     fc, rf = res["full_city"], res["reference"]
     print("\n== bantar-sim model benchmark ==")
@@ -141,7 +143,8 @@ def main(argv=None):
              if res["peak_rss_mib_reference_full_city"] else "")
           + f"; the interpreter with the imports alone {res['peak_rss_mib_imports']:.0f} MiB")
     if "scaling" in res:
-        print(f"scaling: log-log slope of time vs households (100k–1M) = {res['scaling']['loglog_slope_100k_to_1M']:.2f} "
+        print("scaling: log-log slope of time vs households (100k–1M) = "
+              f"{res['scaling']['loglog_slope_100k_to_1M']:.2f} "
               f"(1 = linear); 1M households peak RSS {res['scaling']['peak_rss_mib_1M']:.0f} MiB")
     if args.json:
         print(json.dumps(res, indent=2))

@@ -21,25 +21,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bantar_sim import MODEL_VERSION  # noqa: E402
-from bantar_sim.studies.sensitivity import sensitivity as S  # noqa: E402
-from bantar_sim.engine.task import run_task, spawn_seeds  # noqa: E402
+from bantar_sim.engine.task import run_task  # noqa: E402
+from bantar_sim.model.version import MODEL_VERSION  # noqa: E402
+from bantar_sim.studies.sensitivity import METHODS, SensitivityConfig, plan_sensitivity  # noqa: E402
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", default=str(REPO / "experiments" / "sensitivity.toml"))
-    ap.add_argument("--method", default="sobol", choices=S.METHODS)
+    ap.add_argument("--method", default="sobol", choices=METHODS)
     ap.add_argument("--runs", type=int, default=12, help="tasks timed in this process")
     ap.add_argument("--pool", action="store_true", help="also time a process pool through the batch engine")
     ap.add_argument("--pool-runs", type=int, default=80, help="runs pushed through the pool (default 80)")
     ap.add_argument("--budget-min", type=float, default=45.0)
     args = ap.parse_args()
 
-    prob = S.load_problem(args.file)
-    design = S.sample_design(prob, args.method, prob.settings(args.method)["n"])
-    base = S.base_overrides(prob)
-    tasks = S.make_tasks(prob, design, base, spawn_seeds(prob.seed, prob.replications))
+    # The tasks the command would run (problem, calibrated set, design), without running or writing anything.
+    plan = plan_sensitivity(SensitivityConfig(args.file, method=args.method))
+    prob, design, tasks = plan.problem, plan.design, plan.tasks
     cores = len(os.sched_getaffinity(0))
     load = os.getloadavg()[0]
     # Spread the timed tasks over the design (parameter values change the cost of a run).

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bantar_sim.engine.batch import RunTask
+from bantar_sim.engine.task import RunTask
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bantar_sim.app import charts
 from bantar_sim.app import page as app
+from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
 from bantar_sim.cli import main as cli_main
 from bantar_sim.model.data import SUBDISTRICTS
-from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "outputs" / "test-artifacts" / "app"
@@ -106,11 +107,11 @@ def test_sliders_stay_inside_the_allowed_ranges():
 
 def test_charts_and_network_follow_the_model():
     m = small_model()
-    assert app.assessments_done(m) == 0 and "Step 0 of 36" in app.month_label(m)
+    assert charts.assessments_done(m) == 0 and "Step 0 of 36" in app.month_label(m)
     for _ in range(23):
         m.step()
-    assert app.assessments_done(m) == 2 and app.month_label(m) == "Step 23 of 36: November 2015 simulated"
-    svg = app.winners_chart(m)
+    assert charts.assessments_done(m) == 2 and app.month_label(m) == "Step 23 of 36: November 2015 simulated"
+    svg = charts.winners_chart(m)
     assert svg.count('class="bar"') == 2 and "× 0.1 (the city scale)" in svg
     assert svg.count('class="point"') == 7                  # the published 2014–2020 counts, beside the bars
     assert "winning RTs (count)" in svg and "year (assessment in October)" in svg
@@ -123,7 +124,7 @@ def test_charts_and_network_follow_the_model():
     assert net.count('data-kind="rt_head"') == 1
     while m.running:
         m.step()
-    assert app.assessments_done(m) == 3 and "36 of 36" in app.month_label(m)
+    assert charts.assessments_done(m) == 3 and "36 of 36" in app.month_label(m)
 
 
 def test_reset_in_the_page_applies_switches_and_sliders():
@@ -224,7 +225,8 @@ class AppDriver:
 
     def wait_counter(self, pattern: str, timeout=30_000):
         self.page.wait_for_function(
-            "p => { const e = document.querySelector('[data-testid=step-counter]'); return e && new RegExp(p).test(e.textContent); }",
+            "p => { const e = document.querySelector('[data-testid=step-counter]'); "
+            "return e && new RegExp(p).test(e.textContent); }",
             arg=pattern, timeout=timeout)
 
     def step(self, times=1):
@@ -282,7 +284,7 @@ def _copy_to_docs(paths: list[Path]) -> None:
 @pytest.mark.timeout(240)
 def test_app_in_headless_chromium(server):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's chromium, which `.ci/run` installs "
+        pytest.fail(f"{CHROMIUM} not found: the browser test needs Debian's chromium, which `make test` installs "
                     "(apt-get install -y chromium); it is never skipped")
     from playwright.sync_api import sync_playwright
 

@@ -5,6 +5,9 @@ Small cities (scale 0.05, 20 households per RT) and tiny populations keep this f
 """
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -13,11 +16,14 @@ import pandas as pd
 import pytest
 
 from bantar_sim import cli
-from bantar_sim.studies.calibration.abc import (ParticleModel, group_contributions, particle_seed, weighted_quantile)
-from bantar_sim.studies.calibration.targets import (CalibrationInputError, StatSpec, default_targets, load_priors,
-                                            load_targets, observed_stats)
-from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
-from bantar_sim.model.params import SPECS, calibrated_overrides, make_params
+from bantar_sim.model.data import SUBDISTRICTS, table3
+from bantar_sim.model.params import SPECS, make_params
+from bantar_sim.studies.calibration import CalibrationConfig, run_calibration, sample_posterior
+from bantar_sim.studies.calibration.abc import ParticleModel, particle_seed
+from bantar_sim.studies.calibration.predictive import weighted_quantiles
+from bantar_sim.studies.calibration.stats import StatSpec, group_contributions, observed_stats
+from bantar_sim.studies.calibration.targets import CalibrationInputError, default_targets, load_priors, load_targets
+from bantar_sim.studies.inputs import read_calibrated
 
 REPO = Path(__file__).resolve().parents[1]
 PRIORS = REPO / "calibration" / "priors.toml"
@@ -63,7 +69,7 @@ def test_small_calibration_end_to_end(small_run):
     summary = pd.read_csv(out / "posterior_summary.csv").set_index("parameter")
     assert (summary["q05"] <= summary["median"]).all() and (summary["median"] <= summary["q95"]).all()
     # The calibrated set loads the way `bantar-sim run` loads it, with the settings it was calibrated at.
-    cal = calibrated_overrides(out / "calibrated.toml")
+    cal = read_calibrated(out / "calibrated.toml").params
     assert cal["scale"] == 0.05 and cal["households_per_rt"] == 20.0
     rows = {tuple(r) for r in post[priors.names].itertuples(index=False)}
     assert tuple(cal[n] for n in priors.names) in rows          # an accepted particle of the last generation
@@ -254,15 +260,21 @@ def test_no_target_group_swamps_the_distance():
 
 
 def test_weighted_quantile():
+    """pyabc's weighted quantile (what posterior_summary uses) is the midpoint rule we used before."""
     v = np.array([1.0, 2.0, 3.0, 4.0])
-    assert weighted_quantile(v, np.ones(4), 0.5) == pytest.approx(2.5)
-    assert weighted_quantile(v, np.array([0, 0, 0, 1.0]), 0.5) == pytest.approx(4.0)
+    assert weighted_quantiles(v, np.ones(4), [0.5])[0] == pytest.approx(2.5)
+    assert weighted_quantiles(v, np.array([0, 0, 0, 1.0]), [0.5])[0] == pytest.approx(4.0)
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=50), rng.random(50)
+    order = np.argsort(x)
+    cw = np.cumsum(w[order]) - 0.5 * w[order]
+    assert weighted_quantiles(x, w, [0.05, 0.5, 0.95]) == pytest.approx(
+        np.interp([0.05, 0.5, 0.95], cw / w.sum(), x[order]))
 
 
 def test_repository_calibrated_set_loads():
     """calibration/calibrated.toml (made by the real calibration) is what `bantar-sim run` starts from."""
-    cal = calibrated_overrides()
-    assert cal, "calibration/calibrated.toml is missing: run `bantar-sim calibrate`"
+    cal = read_calibrated(REPO / "calibration" / "calibrated.toml").params
     priors = load_priors(PRIORS)
     assert set(priors.names) <= set(cal)
     for k, v in priors.settings.items():
@@ -274,7 +286,6 @@ def test_repository_calibrated_set_loads():
 
 
 def test_sample_posterior_draws_by_weight(small_run):
-    from bantar_sim.studies.calibration.abc import sample_posterior
     _, out, _, _ = small_run
     post = pd.read_csv(out / "posterior.csv")
     # Only particles that pass the pattern filter are drawn: mark the first half as passing.
@@ -309,8 +320,160 @@ def test_patterns_only_rewrites_the_calibrated_set(small_run, tmp_path, capsys):
     pat = pd.read_csv(work / "patterns.csv")
     assert len(pat) == 12 and "still_practising_3y" in pat
     prov = tomllib.loads((work / "calibrated.toml").read_text())["provenance"]
-    assert prov["pattern_reps"] == 1 and prov["pattern_filter_command"].endswith("--patterns-only")
+    assert prov["pattern_reps"] == 1 and "--patterns-only" in prov["pattern_filter_command"]
     assert prov["seed"] == 2014                                        # the ABC's provenance is kept
     assert "pattern filter" in (work / "patterns_summary.txt").read_text()
     rc = cli.main(["calibrate", *SMALL, "--patterns-only", "--no-pattern-filter", "--out", str(work)])
     assert rc == 2 and "--patterns-only applies only" in capsys.readouterr().err
+
+
+# ------------------------------------------- issue 13: results never replace the shipped set by themselves
+TINY = ["--population-size", "2", "--max-populations", "1", "--predictive-runs", "4", "--pattern-reps", "1",
+        "--scale", "0.05", "--households-per-rt", "20", "--executor", "serial", "--no-progress"]
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _project(root: Path) -> Path:
+    """A copy of the project folder's calibration inputs: commands run with the working directory there."""
+    shutil.copytree(REPO / "calibration", root / "calibration")
+    return root
+
+
+def _set_passing(result: Path, n: int) -> None:
+    text = (result / "calibrated.toml").read_text()
+    text = re.sub(r"(?m)^particles_passing_patterns = \d+$", f"particles_passing_patterns = {n}", text)
+    (result / "calibrated.toml").write_text(text)
+    post = pd.read_csv(result / "posterior.csv")
+    post["passes_patterns"] = np.arange(len(post)) < n
+    post.to_csv(result / "posterior.csv", index=False)
+
+
+def test_calibrate_writes_its_own_folder_and_promote_is_explicit(tmp_path, monkeypatch, capsys):
+    project = _project(tmp_path / "project")
+    monkeypatch.chdir(project)
+    before = _snapshot(project / "calibration")
+    assert cli.main(["calibrate", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert _snapshot(project / "calibration") == before          # the shipped set is untouched
+    result = project / "outputs" / "calibration" / "calibrate"
+    prov = tomllib.loads((result / "calibrated.toml").read_text())["provenance"]
+    assert prov["calibrated_parameters"] == load_priors(PRIORS).names and prov["model_version"]
+    assert ("best passing particle" in printed) == (prov["particles_passing_patterns"] > 0)
+    assert ("best passing particle" in (result / "summary.txt").read_text()) == (prov["particles_passing_patterns"] > 0)
+    assert "--promote outputs/calibration/calibrate" in printed
+
+    zero = tmp_path / "zero"
+    shutil.copytree(result, zero)
+    _set_passing(zero, 0)
+    assert cli.main(["calibrate", "--promote", str(zero)]) == 2
+    assert "no particle passes" in capsys.readouterr().err
+    assert _snapshot(project / "calibration") == before
+
+    good = tmp_path / "good"
+    shutil.copytree(result, good)
+    _set_passing(good, 1)
+    assert cli.main(["calibrate", "--promote", str(good)]) == 0
+    after = _snapshot(project / "calibration")
+    new = tomllib.loads(after[Path("calibrated.toml")].decode())
+    old = tomllib.loads(before[Path("calibrated.toml")].decode())
+    assert new["promotion"]["replaced_sha256"] == hashlib.sha256(before[Path("calibrated.toml")]).hexdigest()
+    assert new["promotion"]["replaced_model_version"] == old["provenance"]["model_version"]
+    assert new["params"] == tomllib.loads((good / "calibrated.toml").read_text())["params"]
+    assert after[Path("posterior.csv")] == (good / "posterior.csv").read_bytes()
+    assert after[Path("priors.toml")] == before[Path("priors.toml")]
+    assert after[Path("README.md")] == before[Path("README.md")]
+    assert read_calibrated(project / "calibration" / "calibrated.toml").calibrated == tuple(load_priors(PRIORS).names)
+    assert "promoted" in capsys.readouterr().out
+
+
+def test_first_generation_unfinished_stops_with_our_message(tmp_path, capsys):
+    """pyabc's post-processing crashed on a history with no generation; now: our message, exit 1,
+    previous results unchanged."""
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "calibration.json").write_text("previous results")
+    rc = cli.main(["calibrate", *TINY, "--population-size", "6", "--min-acceptance-rate", "0.99",
+                   "--out", str(out), "--db", str(tmp_path / "a.db")])
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert "stopped unfinished: no generation completed" in err and "Traceback" not in err
+    assert _snapshot(out) == {Path("calibration.json"): b"previous results"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db", "res"]        # no staging folder left
+
+
+# ---------------------------------------------------------------------------- bad input, no traceback
+@pytest.mark.parametrize("content", [b"", b"\x00\xff\xfe\x89PNG binary"])
+def test_bad_posterior_file_is_a_message(tmp_path, content):
+    path = tmp_path / "posterior.csv"
+    path.write_bytes(content)
+    with pytest.raises(CalibrationInputError, match=str(path)):
+        sample_posterior(3, seed=1, path=path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\xff\xfe binary"])
+def test_bad_priors_file_is_exit_2(tmp_path, capsys, content):
+    path = tmp_path / "priors.toml"
+    path.write_bytes(content)
+    rc, out, db = calibrate(tmp_path, "--prior", str(path))
+    err = capsys.readouterr().err
+    assert rc == 2 and str(path) in err and "Traceback" not in err
+    assert not out.exists() and not db.exists()
+
+
+def test_binary_calibrated_set_is_exit_2(tmp_path, monkeypatch, capsys):
+    project = _project(tmp_path / "project")
+    monkeypatch.chdir(project)
+    res = project / "res"
+    res.mkdir()
+    (res / "calibration.json").write_text("{}")
+    shutil.copy(project / "calibration" / "posterior.csv", res / "posterior.csv")
+    (project / "calibration" / "calibrated.toml").write_bytes(b"\x00\xff\xfe binary")
+    shutil.copy(project / "calibration" / "calibrated.toml", res / "calibrated.toml")
+    for argv in (["--synthetic"], ["--patterns-only", "--out", "res"], ["--promote", "calibration"]):
+        rc = cli.main(["calibrate", *TINY, *argv])
+        err = capsys.readouterr().err
+        assert rc == 2 and "calibrated.toml" in err and "UTF-8" in err, (argv, err)
+    assert not (project / "outputs").exists()
+    before = _snapshot(project / "calibration")
+    rc = cli.main(["calibrate", *TINY, "--out", "calibration"])
+    assert rc == 2 and "is the shipped calibration folder" in capsys.readouterr().err
+    (project / "other").mkdir()
+    (project / "other" / "notes.txt").write_text("mine")
+    rc = cli.main(["calibrate", *TINY, "--out", "other"])
+    assert rc == 2 and "not a calibration result" in capsys.readouterr().err
+    assert _snapshot(project / "calibration") == before and (project / "other" / "notes.txt").read_text() == "mine"
+
+
+def test_bad_scheduler_address_is_exit_2(tmp_path, capsys):
+    rc, out, db = calibrate(tmp_path, "--scheduler", "notaurl", executor="dask")
+    err = capsys.readouterr().err
+    assert rc == 2 and "tcp://HOST:PORT" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not db.exists()
+
+
+def test_run_calibration_from_python(tmp_path):
+    """The workflow function a notebook calls: typed config in, result object with tables and paths out."""
+    cfg = CalibrationConfig(population_size=4, max_populations=1, predictive_runs=4, pattern_reps=1, scale=0.05,
+                            households_per_rt=20, executor="serial", prior=PRIORS, out=tmp_path / "r",
+                            db=tmp_path / "r.db")
+    res = run_calibration(cfg, progress=False)
+    assert res.out == tmp_path / "r" and (res.out / "posterior.csv").is_file()
+    assert len(res.posterior) == 4 and res.weights.sum() == pytest.approx(1.0)
+    assert res.patterns is not None and res.particles_passing_patterns == int(res.patterns["passes"].sum())
+    assert res.point is not None and res.stopped_because and res.generations == 1
+    assert set(res.summary["parameter"]) == set(load_priors(PRIORS).names)
+
+
+def test_a_second_writer_is_locked_out(tmp_path, capsys):
+    """The result folder and the pyabc history each take a lock; a second calibrate exits 1 with the holder."""
+    from bantar_sim.engine.outputs import folder_lock
+    out, db = tmp_path / "res", tmp_path / "a.db"
+    for held in (out, db):
+        with folder_lock(held):
+            rc = cli.main(["calibrate", *TINY, "--out", str(out), "--db", str(db)])
+        err = capsys.readouterr().err
+        assert rc == 1 and "being written by another process" in err and "Traceback" not in err
+        assert not out.exists() and not db.exists()

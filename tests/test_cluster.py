@@ -138,7 +138,8 @@ def test_cluster_batch_matches_serial(dask_cluster, tmp_path):
     if real is not None:
         run_batch(real_tasks, real, tmp_path / "real-serial", SerialExecutor(), progress=False)
         for t in ("city_year", "metrics"):
-            pd.testing.assert_frame_equal(load_table(tmp_path / "real-dask", t), load_table(tmp_path / "real-serial", t))
+            pd.testing.assert_frame_equal(load_table(tmp_path / "real-dask", t),
+                                          load_table(tmp_path / "real-serial", t))
 
 
 @pytest.mark.timeout(180)

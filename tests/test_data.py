@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from bantar_sim.model.data import DataFileError, SUBDISTRICTS, YEARS, load_hdi, load_poverty, load_table3, _data_path
+from bantar_sim.model.data import SUBDISTRICTS, YEARS, DataFileError, _data_path, load_hdi, load_poverty, load_table3
 
 
 def test_published_values_are_kept_as_printed():

@@ -1,4 +1,4 @@
-"""`bantar-sim experiment`: file validation, common random numbers, resume, analysis and report.
+"""Experiments: file validation, common random numbers, resume, analysis, report, atomic locked outputs.
 
 A tiny city (scale 0.05, 20 households per RT, horizon 2024, 4 replications) keeps the end-to-end runs
 to a few seconds; the levers start in 2019 so that they act within the short horizon.
@@ -16,11 +16,17 @@ import pytest
 from scipy import stats
 
 from bantar_sim import MODEL_VERSION, cli
-from bantar_sim.studies.experiment.analysis import METRICS, paired_effects, run_level_metrics
-from bantar_sim.engine.batch import load_manifest, load_table
-from bantar_sim.studies.experiment.spec import LEVERS, build_tasks, load_experiment
-from bantar_sim.model.params import SPECS
+from bantar_sim.engine.executors import make_executor
+from bantar_sim.engine.outputs import folder_lock
+from bantar_sim.engine.storage import load_manifest, load_table
 from bantar_sim.engine.task import spawn_seeds
+from bantar_sim.model.metrics import EXPERIMENT_METRICS as METRICS
+from bantar_sim.model.metrics import METRICS as REGISTRY
+from bantar_sim.model.metrics import metrics_markdown
+from bantar_sim.model.params import SPECS
+from bantar_sim.studies.experiment import ExperimentConfig, run_experiment
+from bantar_sim.studies.experiment.compute import paired_effects, per_run_metrics
+from bantar_sim.studies.experiment.spec import LEVERS, build_tasks, load_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,12 +70,21 @@ def run_cli(*argv) -> int:
 
 @pytest.fixture(scope="module")
 def small_experiment(tmp_path_factory):
-    """One end-to-end experiment through the CLI (serial executor), shared by the tests below."""
+    """One end-to-end experiment through the workflow function (in this process), shared by the tests below."""
     tmp = tmp_path_factory.mktemp("exp")
     path = write(tmp, SMALL.format(reps=4, extra="") + ARMS)
     out = tmp / "out"
-    rc = run_cli(path, "--out", out, "--executor", "serial", "--no-progress")
-    return {"path": path, "out": out, "rc": rc}
+    result = run_experiment(ExperimentConfig(path, out=out), progress=False)
+    return {"path": path, "out": out, "rc": 1 if result.n_failed else 0, "result": result}
+
+
+def test_workflow_returns_its_tables_and_paths(small_experiment):
+    r = small_experiment["result"]
+    assert r.out == small_experiment["out"] and r.paths["report.md"].is_file()
+    assert set(r.per_run["arm"]) == {"baseline", "kencana", "placebo"} and len(r.per_run) == 12
+    pd.testing.assert_frame_equal(r.effects, pd.read_csv(small_experiment["out"] / "effects.csv"), check_dtype=False)
+    assert r.batch.n_done == 12 and r.experiment.parameter_set.name == "status-quo defaults"
+    assert "kencana" in r.summary and "baseline mean" in r.summary
 
 
 def test_end_to_end_writes_report_figures_and_effects_with_cis(small_experiment):
@@ -92,7 +107,8 @@ def test_end_to_end_writes_report_figures_and_effects_with_cis(small_experiment)
 
     report = (out / "report.md").read_text()
     for piece in ("](forest.png)", "](timeseries.png)", "](sustainability.png)", "git commit", "base seed 77",
-                  MODEL_VERSION, "## Failures", "kencana_reward = 80.0"):
+                  MODEL_VERSION, "## Failures", "kencana_reward = 80.0", "parameter set: status-quo defaults",
+                  "baseline mean"):
         assert piece in report, piece
     for seed in spawn_seeds(77, 4):
         assert str(seed) in report
@@ -146,10 +162,11 @@ def test_rerun_resumes_without_executing_any_run(small_experiment, capsys):
 
 
 def test_cohort_sustainability_matches_the_models_own_metric(small_experiment):
-    """Over the whole run (window from 2014) the cohort table reproduces outputs.run_metrics' sustained_ky."""
+    """Over the run's own window (policy_start_year 2019) the stored cohorts reproduce each run's metrics table."""
     runs = small_experiment["out"] / "runs"
     tabs = [load_table(runs, t) for t in ("city_year", "subdistrict_year", "award_cohorts")]
-    mine = run_level_metrics(*tabs, window_start=2014, horizon=2024)
+    mine = per_run_metrics(*tabs, window_start=2019, horizon=2024, names=["sustained_1y", "sustained_3y",
+                                                                           "sustained_5y"])
     theirs = load_table(runs, "metrics").set_index("run_id")
     for k in (1, 3, 5):
         a, b = mine[f"sustained_{k}y"], theirs.loc[mine.index, f"sustained_{k}y"]
@@ -159,9 +176,10 @@ def test_cohort_sustainability_matches_the_models_own_metric(small_experiment):
 def test_process_pool_gives_the_same_runs_as_serial(small_experiment, tmp_path):
     """The run function is picklable and results do not depend on the executor (2 replications)."""
     out = tmp_path / "proc"
-    rc = run_cli(small_experiment["path"], "--out", out, "--executor", "process", "--workers", "2",
-                 "--replications", "2", "--no-progress")
-    assert rc == 0
+    with make_executor("process", 2) as executor:
+        result = run_experiment(ExperimentConfig(small_experiment["path"], replications=2, out=out), executor,
+                                progress=False)
+    assert result.n_failed == 0
     proc = pd.read_csv(out / "metrics.csv").set_index("run_id")
     serial = pd.read_csv(small_experiment["out"] / "metrics.csv").set_index("run_id")
     assert len(proc) == 6
@@ -169,18 +187,18 @@ def test_process_pool_gives_the_same_runs_as_serial(small_experiment, tmp_path):
 
 
 def test_failed_run_is_reported_and_retried_on_rerun(tmp_path, monkeypatch, capsys):
-    import bantar_sim.studies.experiment.spec as E
+    import bantar_sim.studies.experiment.workflow as E
 
     path = write(tmp_path, SMALL.format(reps=3, extra="") + ARMS.split("[[arm]]\nname = \"placebo\"")[0])
     out = tmp_path / "out"
-    real = E.run_experiment_task
+    real = E.run_task
 
     def flaky(task):
         if task.tags["arm"] == "kencana" and task.tags["replicate"] == 1:
             raise RuntimeError("simulated node failure")
         return real(task)
 
-    monkeypatch.setattr(E, "run_experiment_task", flaky)
+    monkeypatch.setattr(E, "run_task", flaky)
     assert run_cli(path, "--out", out, "--executor", "serial", "--no-progress") == 1
     assert "1 runs failed" in capsys.readouterr().err
     report = (out / "report.md").read_text()
@@ -188,7 +206,7 @@ def test_failed_run_is_reported_and_retried_on_rerun(tmp_path, monkeypatch, caps
     eff = pd.read_csv(out / "effects.csv")
     assert (eff.loc[eff["arm"] == "kencana", "n_pairs"] <= 2).all()
 
-    monkeypatch.setattr(E, "run_experiment_task", real)
+    monkeypatch.setattr(E, "run_task", real)
     assert run_cli(path, "--out", out, "--executor", "serial", "--no-progress") == 0
     assert "1 executed, 5 already on disk, 0 failed" in capsys.readouterr().out
     eff = pd.read_csv(out / "effects.csv")
@@ -280,7 +298,7 @@ def test_bad_command_line_overrides_and_missing_file(tmp_path, capsys):
     path = write(tmp_path, SMALL.format(reps=4, extra="") + ARMS)
     _assert_clean_error(tmp_path, capsys, path, ["--horizon", "'horizon' = 2061 is out of range"], "--horizon", "2061")
     _assert_clean_error(tmp_path, capsys, path, ["--replications", "[1, 100000]"], "--replications", "0")
-    _assert_clean_error(tmp_path, capsys, path, ["--workers 2 needs --executor process or dask"], "--workers", "2")
+    _assert_clean_error(tmp_path, capsys, path, ["--executor serial", "--workers must be 1, got 2"], "--workers", "2")
     _assert_clean_error(tmp_path, capsys, tmp_path / "nope.toml", ["nope.toml: experiment file not found"])
 
 
@@ -331,8 +349,8 @@ def test_posterior_draws_skip_particles_that_fail_the_pattern_filter(tmp_path):
 
 
 def test_bad_posterior_file_is_a_clear_error(tmp_path):
-    from bantar_sim.studies.experiment.spec import ExperimentError
     from bantar_sim.model.params import ParameterError
+    from bantar_sim.studies.experiment.spec import ExperimentError
 
     post = tmp_path / "posterior.csv"
     post.write_text("base_utilty,weight\n-4.0,1.0\n")
@@ -377,16 +395,112 @@ def test_shipped_experiment_files_are_valid_and_compare_levers():
             assert any(k in LEVERS for k in arm.overrides), (f.name, arm.name)
 
 
-def test_parameters_start_from_the_calibrated_set_or_the_defaults(tmp_path, monkeypatch):
-    import bantar_sim.studies.experiment.spec as E
+CALIBRATED = """[params]
+base_utility = -3.25
+waning_half_life = 12.0
+households_per_rt = 30.0
 
-    calibrated = {"base_utility": -3.25, "waning_half_life": 12.0, "households_per_rt": 30.0}
-    monkeypatch.setattr(E, "calibrated_overrides", lambda: dict(calibrated))
+[provenance]
+model_version = "test"
+calibrated_parameters = ["base_utility", "waning_half_life"]
+"""
+
+
+def test_parameters_start_from_the_calibrated_set_or_the_defaults(tmp_path, monkeypatch):
+    """parameters = "calibrated" reads calibration/calibrated.toml found from the working directory."""
+    (tmp_path / "calibration").mkdir()
+    cal = tmp_path / "calibration" / "calibrated.toml"
+    cal.write_text(CALIBRATED)
+    monkeypatch.chdir(tmp_path)
     text = SMALL.format(reps=2, extra="").replace('parameters = "defaults"', 'parameters = "calibrated"') + ARMS
     exp = load_experiment(write(tmp_path, text))
-    assert exp.calibrated_found and exp.start == calibrated
+    assert exp.parameter_set.path == cal.absolute()
+    assert exp.start == {"base_utility": -3.25, "waning_half_life": 12.0, "households_per_rt": 30.0}
     for t in build_tasks(exp):
         assert t.params["base_utility"] == -3.25 and t.params["waning_half_life"] == 12.0
         assert t.params["households_per_rt"] == 20.0        # [experiment] wins over the calibrated set
+    assert exp.to_json()["parameter_set"]["sha256"] == __import__("hashlib").sha256(cal.read_bytes()).hexdigest()
     exp = load_experiment(write(tmp_path, SMALL.format(reps=2, extra="") + ARMS, "d.toml"))
     assert exp.start == {} and build_tasks(exp)[0].params["base_utility"] == SPECS["base_utility"].default
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "calibration/calibrated.toml not found"),
+    ("# only a comment\n", "no [params] table"),
+    ("[params]\nbase_utility = -4.0\n", "no [provenance] table"),
+    (CALIBRATED.replace("base_utility = -3.25\n", ""), "partial calibrated set"),
+])
+def test_a_missing_or_partial_calibrated_set_is_an_error_not_the_defaults(tmp_path, monkeypatch, capsys,
+                                                                          content, expected):
+    if content is not None:
+        (tmp_path / "calibration").mkdir()
+        (tmp_path / "calibration" / "calibrated.toml").write_text(content)
+    monkeypatch.chdir(tmp_path)
+    text = SMALL.format(reps=2, extra="").replace('parameters = "defaults"', 'parameters = "calibrated"') + ARMS
+    err = _assert_clean_error(tmp_path, capsys, write(tmp_path, text), [expected, 'parameters = \\"defaults\\"'
+                                                                         .replace("\\", "")])
+    assert "exp.toml" in err
+
+
+def test_report_and_experiment_json_name_the_parameter_set(small_experiment):
+    meta = json.loads((small_experiment["out"] / "experiment.json").read_text())
+    assert meta["parameter_set"]["name"] == "status-quo defaults" and meta["parameter_set"]["path"] is None
+
+
+def test_datapackage_describes_every_column_of_every_table(small_experiment):
+    from bantar_sim.studies.datadict import UNDEFINED
+    out = small_experiment["out"]
+    pkg = json.loads((out / "datapackage.json").read_text())
+    assert pkg["profile"] == "tabular-data-package"
+    names = {r["path"] for r in pkg["resources"]}
+    assert names == {p.name for p in out.glob("*.csv")}
+    for r in pkg["resources"]:
+        header = pd.read_csv(out / r["path"], nrows=0).columns.tolist()
+        assert [f["name"] for f in r["schema"]["fields"]] == header, r["path"]
+        for f in r["schema"]["fields"]:
+            assert f["description"] and UNDEFINED not in f["description"], (r["path"], f["name"])
+            assert f["type"] in ("integer", "number", "string", "boolean")
+    fields = {f["name"]: f for r in pkg["resources"] if r["name"] == "metrics" for f in r["schema"]["fields"]}
+    assert fields["sustained_3y"]["unit"] == REGISTRY["sustained_3y"].unit
+    assert fields["kencana_final"]["type"] == "integer"
+    effects = {f["name"]: f for r in pkg["resources"] if r["name"] == "effects" for f in r["schema"]["fields"]}
+    assert "MEAN" in effects["effect"]["description"]
+
+
+def test_readme_metric_section_is_generated_from_the_registry():
+    text = (REPO / "experiments" / "README.md").read_text()
+    section = text.split("<!-- metrics:start -->\n", 1)[1].split("\n<!-- metrics:end -->", 1)[0]
+    assert section == metrics_markdown(METRICS)
+    assert "k-th year falls in the policy" in text
+
+
+def test_a_second_writer_is_refused_and_writes_nothing(tmp_path, capsys):
+    path = write(tmp_path, SMALL.format(reps=2, extra="") + ARMS)
+    out = tmp_path / "out"
+    with folder_lock(out):
+        rc = run_cli(path, "--out", out, "--executor", "serial", "--no-progress")
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "being written by another process" in err
+    assert f"pid {__import__('os').getpid()}" in err
+    assert not out.exists()
+
+
+def test_an_unwritable_output_folder_is_bad_input(tmp_path, capsys):
+    path = write(tmp_path, SMALL.format(reps=2, extra="") + ARMS)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    rc = run_cli(path, "--out", blocker, "--executor", "serial", "--no-progress")
+    err = capsys.readouterr().err
+    assert rc == 2 and "is an existing file" in err and err.count("\n") == 1
+    assert blocker.read_text() == "x"
+
+
+def test_rerun_replaces_the_report_atomically_and_keeps_the_runs(small_experiment, tmp_path):
+    """A second run into an existing folder swaps the report in and carries runs/ over (nothing left behind)."""
+    out = tmp_path / "copy"
+    shutil.copytree(small_experiment["out"], out)
+    (out / "stale.txt").write_text("from an earlier layout")
+    result = run_experiment(ExperimentConfig(small_experiment["path"], out=out), progress=False)
+    assert result.batch.n_skipped == 12 and result.batch.n_done == 0
+    assert not (out / "stale.txt").exists() and (out / "runs" / "manifest").is_dir()
+    assert not list(tmp_path.glob(".copy.*"))

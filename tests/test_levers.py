@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bantar_sim.studies.experiment.analysis import award_cohorts, paired_effects, run_level_metrics
-from bantar_sim.model.model import BantarModel
-from bantar_sim.model.tables import city_year_table, subdistrict_year_table
 from bantar_sim.engine.task import spawn_seeds
+from bantar_sim.model.metrics import EXPERIMENT_METRICS, RunTables, compute_metrics
+from bantar_sim.model.model import BantarModel
+from bantar_sim.model.tables import award_cohorts, city_year_table, subdistrict_year_table
+from bantar_sim.studies.experiment.compute import paired_effects
 
 START, HORIZON = 2018, 2026
 CITY = {"scale": 0.1, "households_per_rt": 20.0, "end_year": HORIZON, "policy_start_year": START}
@@ -42,8 +43,8 @@ def _run(arm: str, k: int, seed: int) -> pd.DataFrame:
     sdt = subdistrict_year_table(model)
     city = city_year_table(model, sdt)
     rid = f"{arm}-{k}"
-    m = run_level_metrics(city.assign(run_id=rid), sdt.assign(run_id=rid),
-                          award_cohorts(model).assign(run_id=rid), START, HORIZON)
+    m = compute_metrics(RunTables(city.assign(run_id=rid), sdt.assign(run_id=rid),
+                                  award_cohorts(model).assign(run_id=rid), START, HORIZON), EXPERIMENT_METRICS)
     return m.assign(arm=arm, replicate=k, **extra)
 
 

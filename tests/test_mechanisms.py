@@ -5,15 +5,15 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from bantar_sim import BantarModel
+from bantar_sim.engine.task import run_model
 from bantar_sim.model.reference import reference_from_model
-from bantar_sim.engine.task import simulate
 
 SMALL = {"scale": 0.05, "households_per_rt": 25, "end_year": 2020}
 SEEDS = range(6)
 
 
 def _metric(params, name, seeds=SEEDS):
-    return np.array([simulate({**SMALL, **params}, s, tables=("metrics",))["metrics"][name].iloc[0] for s in seeds])
+    return np.array([run_model({**SMALL, **params}, s, tables=("metrics",))["metrics"][name].iloc[0] for s in seeds])
 
 
 def test_more_leader_effort_more_participation():
@@ -35,7 +35,7 @@ def _awarded_trajectory(params, seeds=range(4)):
     """Mean participation of awarded RTs by years since their award (0 = award year)."""
     rows = []
     for s in seeds:
-        rt = simulate({**SMALL, "scale": 0.1, "end_year": 2023, **params}, s, tables=("rt_year",))["rt_year"]
+        rt = run_model({**SMALL, "scale": 0.1, "end_year": 2023, **params}, s, tables=("rt_year",))["rt_year"]
         first = rt[rt["won"]].groupby("rt")["year"].min()
         rt = rt.join(first.rename("award"), on="rt").dropna(subset=["award"])
         rt["since"] = rt["year"] - rt["award"]
@@ -70,7 +70,9 @@ def _long_run_participation(base, J, start, seed=5):
 
 def _fixed_points(base, J):
     """Roots of p = expit(base + J p) (Brock & Durlauf 2001 mean field, 0/1 coding)."""
-    f = lambda p: expit(base + J * p) - p
+    def f(p):
+        return expit(base + J * p) - p
+
     grid = np.linspace(1e-6, 1 - 1e-6, 2001)
     vals = f(grid)
     roots = [brentq(f, grid[i], grid[i + 1]) for i in range(len(grid) - 1) if vals[i] * vals[i + 1] < 0]
@@ -95,7 +97,7 @@ def test_mean_field_two_stable_states():
 
 
 def test_vectorised_rule_matches_per_agent_reference_in_distribution():
-    from bantar_sim.model.model import household_rule
+    from bantar_sim.model.rules import household_rule
     base = BantarModel(rng=9, scale=0.02, households_per_rt=30, initial_participation=0.3)
     for _ in range(5):
         base.step()
@@ -134,7 +136,8 @@ def test_vectorised_rule_matches_per_agent_reference_in_distribution():
 def test_uniform_pair_gives_two_independent_uniform_streams():
     # The household rule draws both monthly uniforms from one call for 64 raw bits per household.
     from scipy import stats
-    from bantar_sim.model.model import uniform_pair
+
+    from bantar_sim.model.rules import uniform_pair
     a, b = uniform_pair(np.random.Generator(np.random.SFC64(3)), 200_000)
     assert a.dtype == b.dtype == np.float32 and a.size == b.size == 200_000
     assert 0.0 <= min(a.min(), b.min()) and max(a.max(), b.max()) < 1.0

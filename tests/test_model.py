@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from bantar_sim import BantarModel
+from bantar_sim.engine.task import run_model, spawn_seeds
 from bantar_sim.model.agents import LEGAL_TRANSITIONS, STATUS_NAMES
 from bantar_sim.model.data import SUBDISTRICTS, table3
-from bantar_sim.engine.task import simulate, spawn_seeds
 
 CODE = {name: i for i, name in enumerate(STATUS_NAMES)}
 
@@ -86,9 +86,9 @@ def test_single_win_assumption_holds_by_default(small_params):
 
 
 def test_same_seed_identical_tables_different_seed_differs(small_params):
-    a = simulate(small_params, seed=42, tables=("city_year", "subdistrict_year", "metrics"))
-    b = simulate(small_params, seed=42, tables=("city_year", "subdistrict_year", "metrics"))
-    c = simulate(small_params, seed=43, tables=("city_year", "subdistrict_year", "metrics"))
+    a = run_model(small_params, seed=42, tables=("city_year", "subdistrict_year", "metrics"))
+    b = run_model(small_params, seed=42, tables=("city_year", "subdistrict_year", "metrics"))
+    c = run_model(small_params, seed=43, tables=("city_year", "subdistrict_year", "metrics"))
     for k in a:
         pd.testing.assert_frame_equal(a[k], b[k])
     assert not a["city_year"].equals(c["city_year"])

@@ -50,3 +50,80 @@ def test_cli_rejects_bad_input_before_writing_anything(tmp_path, capsys):
     assert not out.exists()
     assert main(["run", "--set", "no_such=1", "--out", str(out)]) == 2
     assert not out.exists()
+
+
+# --- every coefficient is in the parameter table (issue 12, item 7) ---------------------------------------
+# The model's equations live in these files; a numeric literal in their arithmetic is a coefficient the
+# parameter table (and so the ODD, the sensitivity analysis and the calibration) cannot see.
+EQUATION_FILES = ("model.py", "city.py", "rules.py", "assessment.py")
+# Allowed anywhere: neutral elements and bounds of shares and probabilities (0, 1, clip(x, 0, 1), 1 - p),
+# the -1 "none" sentinel, and 1e-9 guards against division by zero.
+ALLOWED_ANYWHERE = {0, 1, -1, 1e-9}
+# Allowed only in the named function, each for a structural reason (not a behavioural coefficient).
+ALLOWED_IN = {
+    ("model.py", "step", 12): "months in a year (calendar)",
+    ("model.py", "_year_end", 12): "months in a year (yearly mean of monthly participation)",
+    ("model.py", "__init__", 2): "2**63: the range of the household stream's seed",
+    ("model.py", "__init__", 63): "2**63: the range of the household stream's seed",
+    ("model.py", "_init_households", 2.0): "poverty line above any cost (costs are in [0, 1]) when poverty_share = 0",
+    ("city.py", "build_city", 2): "ring ties on each side (ring_degree // 2), two ends per tie, gamma shape 1/cv**2",
+    ("city.py", "build_city", 0.5): "a cross-RT tie goes to the previous or the next RT with equal chance",
+    ("city.py", "counts_ok", 0.5): "np.rint rounds up from one half (smallest scale that keeps an RT)",
+    ("rules.py", "uniform_pair", 8): "float32 from the top 24 bits of a 32-bit word (bit layout)",
+    ("rules.py", "uniform_pair", 2.0): "2**-24: float32 from the top 24 bits of a 32-bit word",
+    ("rules.py", "uniform_pair", -24): "2**-24: float32 from the top 24 bits of a 32-bit word",
+}
+# Keyword arguments that are array options, not coefficients (np.bincount(minlength=5), lru_cache(maxsize=1)).
+OPTION_KEYWORDS = {"minlength", "axis", "maxsize"}
+
+
+def _stray_literals(source: str, filename: str) -> list[str]:
+    """Numeric literals in the functions of `source` that are neither allowed nor indices/keyword options."""
+    import ast
+    tree = ast.parse(source)
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+        for node in ast.walk(fn):
+            if not (isinstance(node, ast.Constant) and type(node.value) in (int, float)):
+                continue
+            parent = parents[node]
+            value = -node.value if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub) else node.value
+            if isinstance(parent, ast.UnaryOp):
+                parent = parents[parent]
+            # Indices (drive[1], scores[3, rt], x[:0]), options (minlength=5, axis=0) and range() bounds are not
+            # coefficients.
+            index_of = parents.get(parent) if isinstance(parent, (ast.Tuple, ast.Slice)) else parent
+            if isinstance(index_of, ast.Subscript) and index_of.value is not node:
+                continue
+            if isinstance(parent, ast.keyword) and parent.arg in OPTION_KEYWORDS:
+                continue
+            if isinstance(parent, ast.Call) and getattr(parent.func, "id", None) == "range":
+                continue
+            # The base of a half-life decay, 0.5 ** (1 / half_life).
+            half_life_base = isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node
+            if value == 0.5 and half_life_base:
+                continue
+            if value in ALLOWED_ANYWHERE or (filename, fn.name, value) in ALLOWED_IN:
+                continue
+            found.append(f"{filename}:{node.lineno} in {fn.name}(): {value!r}")
+    return found
+
+
+def test_every_coefficient_is_in_the_parameter_table():
+    from pathlib import Path
+
+    import bantar_sim.model
+    room = Path(bantar_sim.model.__file__).parent
+    stray = [s for f in EQUATION_FILES for s in _stray_literals((room / f).read_text(encoding="utf-8"), f)]
+    assert not stray, ("numeric literals in the model's equations; make each a parameter in "
+                       "bantar_sim/model/specs.py (default, range, unit, source) or, if structural, add it to "
+                       "ALLOWED_IN with the reason:\n" + "\n".join(stray))
+
+
+def test_the_coefficient_scan_finds_a_hard_coded_coefficient():
+    src = ("def _rt_step(self):\n    self.facilities *= 0.99\n    x = 0.6 * part + 0.4 * other\n"
+           "    y = 0.5 ** (1.0 / h)\n    z = drive[2] + np.clip(a, 0, 1) + np.bincount(s, minlength=5)[0]\n"
+           "    w = rng.normal(0.0, scale=0.1) + q[np.minimum(k, 0.3)]\n")
+    stray = _stray_literals(src, "model.py")
+    assert sorted(s.split(": ")[-1] for s in stray) == ["0.1", "0.3", "0.4", "0.6", "0.99"], stray

@@ -20,7 +20,7 @@ def test_failing_particles_keep_their_row_but_get_no_weight(tmp_path):
 
 
 def test_both_callers_draw_only_passing_particles(tmp_path):
-    from bantar_sim.studies.calibration.abc import sample_posterior
+    from bantar_sim.studies.calibration import sample_posterior
     from bantar_sim.studies.experiment.spec import draw_posterior
     path = tmp_path / "posterior.csv"
     path.write_text(CSV)

@@ -24,6 +24,7 @@ LABEL_SPACE = 2.2    # room above a block for its label, in units of the label's
 @dataclass(frozen=True)
 class CityLayout:
     """Where each RT tile and each sub-district block and label goes (SVG user units)."""
+
     tiles: tuple           # ((x, y), ...) one per RT, in model order (grouped by sub-district)
     blocks: tuple          # ({"name", "x", "y", "w", "h", "label_x", "label_y", "n"}, ...) one per sub-district
     width: float

@@ -15,26 +15,27 @@ redraw time per step of the classroom and full presets.
 from __future__ import annotations
 
 import json
-import math
 import os
 from functools import lru_cache
 from html import escape
 from urllib.parse import parse_qs
 
+import ipyvuetify as v
+import mesa.visualization.solara_viz as mesa_viz
 import numpy as np
 import solara
 import traitlets
-import ipyvuetify as v
-import mesa.visualization.solara_viz as mesa_viz
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
+from bantar_sim.app.charts import bantar_chart, levers_on, participation_chart, winners_chart
+from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
 from bantar_sim.model.agents import BANTAR, KENCANA, STATUS_NAMES
 from bantar_sim.model.city import LEADER_KINDS
-from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
-from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
-from bantar_sim.model.model import ASSESSMENT_MONTH, START_YEAR, BantarModel
-from bantar_sim.model.params import SPECS, ParameterError, calibrated_overrides, check_value
+from bantar_sim.model.data import SUBDISTRICTS
+from bantar_sim.model.model import START_YEAR, BantarModel
+from bantar_sim.model.params import SPECS, ParameterError, check_value
+from bantar_sim.studies.inputs import resolve_parameter_set
 
 # ------------------------------------------------------------------------------------- presets
 PRESETS = {
@@ -50,11 +51,14 @@ DEFAULT_SEED = os.environ.get("BANTAR_VIZ_SEED", "2014")
 DEFAULT_SEED = DEFAULT_SEED if DEFAULT_SEED.isdigit() else "2014"
 # `bantar-sim viz --uncalibrated`: start from the status-quo defaults even if a calibrated set exists.
 USE_CALIBRATED = os.environ.get("BANTAR_VIZ_UNCALIBRATED") != "1"
+# The parameter set under the controls (`bantar-sim viz --calibrated FILE` passes its file).
+PARAMETER_SET = resolve_parameter_set(os.environ.get("BANTAR_VIZ_CALIBRATED") or None,
+                                      uncalibrated=not USE_CALIBRATED)
 
 
 def base_overrides() -> dict:
     """The parameter set under the app's controls: calibration/calibrated.toml's, unless --uncalibrated."""
-    return calibrated_overrides() if USE_CALIBRATED else {}
+    return dict(PARAMETER_SET.params)
 # The app runs past 2020 by default so that the policy levers (from policy_start_year 2021) show.
 APP_DEFAULTS = {"end_year": 2025}
 
@@ -78,8 +82,6 @@ CONTROLS = [
     ("assessment_threshold", "assessment standard (mean score)", 0.0, 1.0, 0.05),
     ("lapse_threshold", "lapses below (mean score)", 0.0, 1.0, 0.05),
 ]
-POLICY_LEVERS = ("kencana", "adoption", "monitoring", "informal_engagement", "youth_regeneration",
-                 "dissemination_campaign")
 
 # Okabe–Ito colours (safe for colour-blind students): never, proposed, Bantar, Kencana, lapsed.
 STATUS_COLOURS = ("#d4d4d4", "#56B4E9", "#009E73", "#E6C200", "#D55E00")
@@ -176,6 +178,13 @@ class AppModel(BantarModel):
 
 
 def session_class() -> type:
+    """Make a fresh AppModel subclass for one browser session, so sessions never share their last settings.
+
+    Returns
+    -------
+    type
+        A subclass of :class:`AppModel` with its own ``last_accepted`` and ``builds`` counters.
+    """
     return type("AppModel", (AppModel,), {"last_accepted": None, "builds": 0})
 
 
@@ -210,6 +219,7 @@ module.exports = {
 
 class CityTilesWidget(v.VuetifyTemplate):
     """The city as SVG tiles rendered by Vue in the browser: geometry is sent once, colours per step."""
+
     template = traitlets.Unicode(CITY_TEMPLATE).tag(sync=True)
     geometry = traitlets.Unicode("{}").tag(sync=True)       # JSON: tiles, blocks, sd, sd_names, font, tile
     width = traitlets.Float(1.0).tag(sync=True)
@@ -223,6 +233,13 @@ class CityTilesWidget(v.VuetifyTemplate):
     pick_handler = traitlets.Any(None, allow_none=True)
 
     def vue_pick(self, index):
+        """Pass a tile click from the browser to the page's handler, so the network view shows that RT.
+
+        Parameters
+        ----------
+        index : int or str
+            The clicked RT's index, as sent by Vue.
+        """
         if self.pick_handler is not None:
             self.pick_handler(int(index))
 
@@ -262,13 +279,6 @@ def month_label(model) -> str:
         return f"Step 0 of {total}: January {START_YEAR} not yet simulated"
     done = model.tick - 1
     return f"Step {model.tick} of {total}: {MONTHS[done % 12]} {START_YEAR + done // 12} simulated"
-
-
-def levers_on(p) -> list[str]:
-    on = [name for name in POLICY_LEVERS if getattr(p, name)]
-    if p.reward_mode != "one_off":
-        on.append(f"reward_mode={p.reward_mode}")
-    return on
 
 
 def panel(height: int | None = None):
@@ -327,6 +337,18 @@ def CityView(model, tick: int = 0):
 
 
 def city_legend_html(state: dict) -> str:
+    """Build the city map's legend as HTML, with the count of RTs in each status so the map can be read.
+
+    Parameters
+    ----------
+    state : dict
+        The city state from :func:`city_state` (``counts`` per status and ``n_faded``).
+
+    Returns
+    -------
+    str
+        The legend as an HTML string.
+    """
     items = []
     for k, (name, colour) in enumerate(zip(STATUS_NAMES, STATUS_COLOURS)):
         items.append(f'<span style="margin-right:12px; white-space:nowrap"><span style="display:inline-block; '
@@ -398,6 +420,13 @@ def network_svg(model, rt: int, structure: dict | None = None) -> str:
 
 
 def network_legend_html() -> str:
+    """Build the RT network's legend as HTML, explaining node fills, leader letters and lit ties.
+
+    Returns
+    -------
+    str
+        The legend as an HTML string.
+    """
     sw = ('<span style="display:inline-block; width:11px; height:11px; border-radius:50%; border:1px solid #666; '
           'background:{}; vertical-align:middle; margin-right:4px"></span>')
     items = [sw.format(LIT) + "taking part this month", sw.format(UNLIT) + "aware, not taking part",
@@ -412,7 +441,23 @@ def network_legend_html() -> str:
 
 
 def rt_summary(model, rt: int, s: dict) -> str:
-    rs, c = model.rt_state, model.city
+    """Describe one RT in a sentence (status, households taking part, scores), to caption its network.
+
+    Parameters
+    ----------
+    model : BantarModel
+        The running model.
+    rt : int
+        The RT's index.
+    s : dict
+        The RT's structure from :func:`rt_structure`.
+
+    Returns
+    -------
+    str
+        One line of plain text.
+    """
+    rs = model.rt_state
     status = STATUS_NAMES[int(rs.status[rt])]
     since = f", awarded {int(rs.award_year[rt])}" if rs.award_year[rt] >= 0 else ""
     practising = "practising" if model.practising_mask()[rt] else "not practising"
@@ -432,7 +477,8 @@ def NetworkView(model, tick: int = 0):
     rt = picked_rt.value if picked_rt.value is not None and 0 <= picked_rt.value < n_rts else None
     structure = solara.use_memo(lambda: rt_structure(model, rt) if rt is not None else None, [model, rt])
     with panel():
-        solara.HTML(tag="div", unsafe_innerHTML="One RT's households", attributes={"style": "font-weight:600; font-size:15px"})
+        solara.HTML(tag="div", unsafe_innerHTML="One RT's households",
+                    attributes={"style": "font-weight:600; font-size:15px"})
         solara.SliderInt("RT number (or click a tile)", value=rt if rt is not None else 0,
                          on_value=lambda i: picked_rt.set(int(i)), min=0, max=n_rts - 1)
         if rt is None:
@@ -443,173 +489,6 @@ def NetworkView(model, tick: int = 0):
                     attributes={"data-testid": "rt-summary", "style": "font-size:12px"})
         solara.HTML(tag="div", unsafe_innerHTML=network_svg(model, rt, structure))
         solara.HTML(tag="div", unsafe_innerHTML=network_legend_html())
-
-
-# --------------------------------------------------------------------------------------- charts
-def _nice_max(value: float) -> float:
-    if value <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if value <= m * exp:
-            return m * exp
-    return 10 * exp
-
-
-def _ticks(lo: float, hi: float, target: int = 5) -> list[float]:
-    span = hi - lo
-    raw = span / target
-    exp = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
-    step = next(m * exp for m in (1, 2, 2.5, 5, 10) if m * exp >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    return [round(first + k * step, 10) for k in range(int((hi - first) / step + 1e-9) + 1)]
-
-
-def svg_chart(*, title: str, xlabel: str, ylabel: str, xlim: tuple, series: list[dict], testid: str,
-              ymax: float | None = None, vlines: tuple = (), width: int = 330, height: int = 220) -> str:
-    """A small line/bar chart as SVG: title, labelled axes with units, legend below the plot.
-
-    series: {"label", "x", "y", "colour", "kind": "line"|"bars"|"points", "dash": bool}
-    """
-    left, right, top, bottom = 46, 16, 24, 34
-    per_row = 2 if all(len(s["label"]) <= 30 for s in series) else 1
-    rows = math.ceil(len(series) / per_row)
-    total_h = height + 16 * rows + 14
-    pw, ph = width - left - right, height - top - bottom
-    ys = [float(y) for s in series for y in s["y"]]
-    ytop = _nice_max(max(ys + [ymax or 0, 1e-9]) * 1.05)
-    x0, x1 = xlim
-
-    def sx(x):
-        return left + (x - x0) / (x1 - x0) * pw
-
-    def sy(y):
-        return top + ph - y / ytop * ph
-
-    out = [f'<svg viewBox="0 0 {width} {total_h}" xmlns="http://www.w3.org/2000/svg" data-testid="{testid}" '
-           f'style="width:100%; display:block" font-family="sans-serif">',
-           f'<text x="{width / 2}" y="16" font-size="13" font-weight="bold" text-anchor="middle">{escape(title)}</text>']
-    for t in _ticks(0, ytop):
-        y = sy(t)
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
-                   f'<text x="{left - 4}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{t:g}</text>')
-    span = x1 - x0
-    xstep = 1 if span <= 7 else 2 if span <= 14 else 5
-    for t in range(math.ceil(x0), math.floor(x1) + 1):
-        if t % xstep:
-            continue
-        out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#333"/>'
-                   f'<text x="{sx(t):.1f}" y="{top + ph + 15}" font-size="10" text-anchor="middle">{t}</text>')
-    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="#333"/>'
-               f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="#333"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{top + ph + 30}" font-size="11" text-anchor="middle">{escape(xlabel)}</text>'
-               f'<text transform="translate(12 {top + ph / 2}) rotate(-90)" font-size="11" text-anchor="middle">'
-               f'{escape(ylabel)}</text>')
-    for xv, label in vlines:
-        if x0 <= xv <= x1:
-            out.append(f'<line x1="{sx(xv):.1f}" x2="{sx(xv):.1f}" y1="{top}" y2="{top + ph}" stroke="#777" '
-                       f'stroke-dasharray="2 3"/><text x="{sx(xv) + 3:.1f}" y="{top + 9}" font-size="9" fill="#555">'
-                       f'{escape(label)}</text>')
-    bar_w = pw / (x1 - x0) * 0.6
-    for s in series:
-        xs, yv, col = list(s["x"]), [float(y) for y in s["y"]], s["colour"]
-        if not xs:
-            continue
-        if s.get("kind") == "bars":
-            for xv, yvv in zip(xs, yv):
-                out.append(f'<rect x="{sx(xv) - bar_w / 2:.1f}" y="{sy(yvv):.1f}" width="{bar_w:.1f}" '
-                           f'height="{sy(0) - sy(yvv):.1f}" fill="{col}" fill-opacity="0.85" class="bar"/>')
-            continue
-        pts = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(xs, yv))
-        dash = ' stroke-dasharray="5 3"' if s.get("dash") else ""
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{col}" stroke-width="1.8"{dash}/>')
-        if s.get("kind") == "points":
-            out += [f'<rect x="{sx(a) - 3:.1f}" y="{sy(b) - 3:.1f}" width="6" height="6" fill="{col}" class="point"/>'
-                    for a, b in zip(xs, yv)]
-    for k, s in enumerate(series):
-        lx, ly = left + (k % per_row) * (pw / 2), height + 16 * (k // per_row) + 12
-        if s.get("kind") == "bars":
-            mark = f'<rect x="{lx}" y="{ly - 8}" width="14" height="9" fill="{s["colour"]}"/>'
-        else:
-            dash = ' stroke-dasharray="5 3"' if s.get("dash") else ""
-            mark = f'<line x1="{lx}" x2="{lx + 14}" y1="{ly - 4}" y2="{ly - 4}" stroke="{s["colour"]}" stroke-width="2"{dash}/>'
-            if s.get("kind") == "points":
-                mark += f'<rect x="{lx + 4}" y="{ly - 7}" width="6" height="6" fill="{s["colour"]}"/>'
-        out.append(mark + f'<text x="{lx + 18}" y="{ly}" font-size="10">{escape(s["label"])}</text>')
-    out.append("</svg>")
-    return "".join(out)
-
-
-@lru_cache(maxsize=1)
-def published_winners() -> np.ndarray:
-    """Table 3's city winners per year 2014–2020 (consistent version)."""
-    return table3().city_winners.reindex(list(YEARS)).to_numpy(dtype=float)
-
-
-def _policy_vline(model) -> tuple:
-    p = model.p
-    if levers_on(p) and p.policy_start_year <= p.end_year:
-        return ((p.policy_start_year, "levers on"),)
-    return ()
-
-
-def _published_label(model) -> str:
-    s = model.p.scale
-    return "published (Table 3)" if s >= 1 else f"published, Table 3 × {s:g} (the city scale)"
-
-
-def assessments_done(model) -> int:
-    """Years whose October assessment has been simulated (year y's is in step 12·(y-2014)+10)."""
-    return 0 if model.tick < ASSESSMENT_MONTH else min(model.n_years, (model.tick - ASSESSMENT_MONTH) // 12 + 1)
-
-
-def winners_chart(model) -> str:
-    ny = assessments_done(model)
-    years = list(range(START_YEAR, START_YEAR + ny))
-    sim = model.rec["won"][:ny].sum(axis=1).tolist()
-    pub = published_winners()
-    return svg_chart(title="Winners per year", xlabel="year (assessment in October)",
-                     ylabel="winning RTs (count)", xlim=(START_YEAR - 0.6, model.p.end_year + 0.6), testid="winners-chart",
-                     vlines=_policy_vline(model),
-                     series=[{"label": "simulated (this run)", "x": years, "y": sim, "colour": "#0072B2", "kind": "bars"},
-                             {"label": _published_label(model), "x": list(YEARS),
-                              "y": (pub * model.p.scale).round(1).tolist(), "colour": "#000",
-                              "kind": "points", "dash": True}])
-
-
-def _monthly(model, column: str) -> tuple[list, list]:
-    vals = model.datacollector.model_vars.get(column, [])
-    xs = [START_YEAR + (k + 1) / 12 for k in range(len(vals))]
-    return xs, vals
-
-
-def participation_chart(model) -> str:
-    xs, part = _monthly(model, "participation")
-    _, aware = _monthly(model, "awareness")
-    return svg_chart(title="Households taking part", xlabel="year", ylabel="share of households (%)",
-                     xlim=(START_YEAR, model.p.end_year + 1), testid="participation-chart", ymax=10,
-                     vlines=_policy_vline(model),
-                     series=[{"label": "taking part this month", "x": xs, "y": [100 * a for a in part],
-                              "colour": "#009E73"},
-                             {"label": "aware of the programme", "x": xs, "y": [100 * a for a in aware],
-                              "colour": "#888", "dash": True}])
-
-
-def bantar_chart(model) -> str:
-    xs, label = _monthly(model, "bantar_label")
-    _, active = _monthly(model, "active_bantar")
-    _, lapsed = _monthly(model, "lapsed")
-    _, kencana = _monthly(model, "kencana")
-    pub = np.cumsum(published_winners()) * model.p.scale
-    series = [{"label": "holding the label", "x": xs, "y": label, "colour": "#009E73"},
-              {"label": "still practising", "x": xs, "y": active, "colour": "#0072B2", "dash": True},
-              {"label": "lapsed (label lost)", "x": xs, "y": lapsed, "colour": "#D55E00"},
-              {"label": "Kencana", "x": xs, "y": kencana, "colour": "#B89B00"},
-              {"label": "published total winners" + ("" if model.p.scale >= 1 else f" × {model.p.scale:g}"),
-               "x": [y + 10 / 12 for y in YEARS], "y": pub.round(1).tolist(), "colour": "#000", "kind": "points",
-               "dash": True}]
-    return svg_chart(title="Bantar RTs", xlabel="year", ylabel="RTs (count)", xlim=(START_YEAR, model.p.end_year + 1),
-                     testid="bantar-chart", series=series, vlines=_policy_vline(model))
 
 
 @solara.component

@@ -1,4 +1,4 @@
-"""`bantar-sim viz`: serve the teaching app (bantar_sim/app.py) with Solara on 127.0.0.1.
+"""`bantar-sim viz`: serve the teaching app (bantar_sim/app/) with Solara on 127.0.0.1.
 
 The port is checked before the server starts (a whole number in 1–65535, free on the host), so a
 lecturer sees one clear line instead of a server traceback. Solara runs in production mode (no hot
@@ -7,18 +7,27 @@ reload), without its version check or telemetry: the app must work with no netwo
 """
 from __future__ import annotations
 
+import argparse
 import errno
-import warnings
 import os
 import socket
+import warnings
 
-from bantar_sim.model.params import ParameterError, calibrated_overrides
+from bantar_sim.model.params import ParameterError
+from bantar_sim.studies.inputs import resolve_parameter_set
 
 APP_MODULE = "bantar_sim.app.page"
 PRESETS = ("classroom", "full")
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `bantar-sim viz`.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser.
+    """
     parser.add_argument("--port", type=int, default=8765, help="port to serve on (1–65535, default 8765)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 lets students "
@@ -29,11 +38,27 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=2014, help="random seed of the first model (default 2014)")
     parser.add_argument("--uncalibrated", action="store_true",
                         help="start from the status-quo defaults instead of calibration/calibrated.toml")
+    parser.add_argument("--calibrated", default=None, metavar="FILE",
+                        help="calibrated parameter set (default: calibration/calibrated.toml found from the "
+                             "working directory upwards)")
     parser.add_argument("--no-open", action="store_true", help="do not open a browser window")
 
 
 def check_port(host: str, port: int) -> None:
-    """Raise ParameterError unless `port` is valid and nothing listens on it at `host`."""
+    """Check that the server can listen on `host`:`port`, before it starts.
+
+    Parameters
+    ----------
+    host : str
+        Address to listen on.
+    port : int
+        Port to listen on.
+
+    Raises
+    ------
+    ParameterError
+        Unless `port` is a whole number in [1, 65535] and nothing listens on it at `host`.
+    """
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ParameterError(f"--port must be a whole number in [1, 65535], got {port!r}")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -56,7 +81,27 @@ def check_port(host: str, port: int) -> None:
             raise ParameterError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
+    """Check the options, then serve the app until Ctrl+C.
+
+    The app is started by its module NAME (``APP_MODULE``), handed to Solara: the CLI does not import
+    the app, so the two rooms stay apart.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed options (port, host, preset, seed, uncalibrated, no_open).
+
+    Returns
+    -------
+    int
+        0 when the server stops.
+
+    Raises
+    ------
+    ParameterError
+        A port or host that cannot be served on, a negative seed, or a broken calibrated set.
+    """
     check_port(args.host, args.port)
     if args.seed < 0:
         raise ParameterError(f"--seed must be a whole number >= 0, got {args.seed}")
@@ -64,8 +109,9 @@ def main(args) -> int:
     os.environ["BANTAR_VIZ_PRESET"] = args.preset
     os.environ["BANTAR_VIZ_SEED"] = str(args.seed)
     os.environ["BANTAR_VIZ_UNCALIBRATED"] = "1" if args.uncalibrated else "0"
-    if not args.uncalibrated:
-        calibrated_overrides()      # a broken calibrated.toml is reported here, not as a blank page
+    # A missing or broken calibrated set is reported here, not as a blank page.
+    pset = resolve_parameter_set(args.calibrated, uncalibrated=args.uncalibrated)
+    os.environ["BANTAR_VIZ_CALIBRATED"] = str(pset.path) if pset.path else ""
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"   # no calls home
     from solara.__main__ import run as solara_run
     from solara.server import settings
@@ -74,7 +120,7 @@ def main(args) -> int:
     # 127.0.0.1 that is expected and only clutters the lecturer's terminal.
     warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
     url = f"http://{args.host}:{args.port}/"
-    basis = "status-quo defaults" if args.uncalibrated or not calibrated_overrides() else "calibrated parameters"
+    basis = pset.describe()
     print(f"bantar-sim viz: the teaching app at {url} ({args.preset} city, seed {args.seed}, {basis}; "
           f"{url}?preset=full for the full city). Stop with Ctrl+C.", flush=True)
     argv = [APP_MODULE, "--host", args.host, "--port", str(args.port), "--production", "--no-check-version",

@@ -19,7 +19,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["SerialExecutor", "SchedulerConnectionError", "make_executor", "dask_client", "EXECUTOR_KINDS"]
+__all__ = [
+    "SerialExecutor", "SchedulerConnectionError", "make_executor", "dask_client", "EXECUTOR_KINDS",
+    "new_process_pool", "shutdown_pool", "cpu_count", "capacity", "dask_client_of",
+]
 
 EXECUTOR_KINDS = ("serial", "process", "dask")
 
@@ -40,6 +43,7 @@ class SerialExecutor(cf.Executor):
         self._lock = threading.Lock()
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future:
+        """Call ``fn(*args, **kwargs)`` now; return a finished future holding its result or exception."""
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
@@ -57,6 +61,7 @@ class SerialExecutor(cf.Executor):
         return fut
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse further submissions (nothing runs in the background)."""
         with self._lock:
             self._shutdown = True
 
@@ -75,11 +80,166 @@ def _check_timeout(timeout: float) -> float:
     return float(timeout)
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
+    """Number of cores this process may run on (its CPU affinity), at least 1.
+
+    Returns
+    -------
+    int
+        The default number of workers of a process pool or a LocalCluster.
+    """
     try:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+# --- process pools -----------------------------------------------------------------------------
+# Modules the fork server imports once, so that workers forked from it start warm: the worker side of
+# the batch engine and, through it, the model. A name, not an import: this module does not depend on them.
+POOL_PRELOAD = ("bantar_sim.engine.batch",)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (a zombie counts as dead): stale pool drivers and stale locks."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed driver not yet reaped by its parent is a zombie: count it as dead
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _exit_with_driver(driver_pid: int) -> None:
+    """Pool-worker initializer: exit when the driver process dies (e.g. it was SIGKILLed).
+
+    ProcessPoolExecutor workers otherwise wait forever for work from a driver that no longer exists
+    (and, with forkserver, keep the fork server alive too: they hold its liveness pipe).
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if not pid_alive(driver_pid):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-driver", daemon=True).start()
+
+
+def new_process_pool(workers: int) -> cf.ProcessPoolExecutor:
+    """A ``ProcessPoolExecutor`` whose workers start warm and exit when this process dies.
+
+    Parameters
+    ----------
+    workers : int
+        Number of worker processes.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+        Using the ``forkserver`` start method where available (forking a driver that runs threads, such
+        as the progress bar, can deadlock), else ``spawn``. The fork server imports ``__main__`` and
+        :data:`POOL_PRELOAD` once; each worker watches the driver and exits if it was killed.
+    """
+    import multiprocessing as mp
+
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["__main__", *POOL_PRELOAD])
+    else:
+        ctx = mp.get_context("spawn")
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_exit_with_driver,
+                                  initargs=(os.getpid(),))
+
+
+STRAGGLER_WAIT_S = 30.0  # after an error, how long the workers' current runs may take before they are killed
+
+
+def shutdown_pool(pool: cf.ProcessPoolExecutor, graceful: bool, *, patience: float = STRAGGLER_WAIT_S) -> None:
+    """Shut a process pool down: queued runs are cancelled; unless ``graceful``, workers are ended soon.
+
+    Parameters
+    ----------
+    pool : concurrent.futures.ProcessPoolExecutor
+        The pool.
+    graceful : bool
+        True: wait for the workers to finish. False (the batch stopped on an error or Ctrl-C): do not
+        leave workers computing runs nobody will collect.
+    patience : float
+        With ``graceful=False``: seconds the workers may take to finish the run they are computing (they
+        then exit on their own) before they are terminated. Terminating a worker while it writes its
+        result to the pool's pipe leaves a half message there, on which the pool's manager thread blocks
+        and the interpreter hangs at exit; so an error waits this long, and only Ctrl-C (patience 0) kills
+        at once.
+    """
+    if graceful:
+        pool.shutdown(wait=True, cancel_futures=True)
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + max(patience, 0.0)
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=max(deadline - time.monotonic(), 0.0))
+    for p in procs:
+        with contextlib.suppress(Exception):
+            if p.is_alive():
+                p.terminate()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=5)
+
+
+# --- what an executor can do -------------------------------------------------------------------
+def dask_client_of(executor: cf.Executor) -> Any:
+    """The ``distributed.Client`` behind a Dask ``client.get_executor()``, else None.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        Any executor.
+
+    Returns
+    -------
+    distributed.Client or None
+        The client (the batch engine watches its status to notice a lost scheduler).
+    """
+    client = getattr(executor, "_client", None)
+    if client is not None and type(executor).__module__.startswith("distributed"):
+        return client
+    return None
+
+
+def capacity(executor: cf.Executor) -> int:
+    """Number of runs ``executor`` can compute at once.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        A process or thread pool, a :class:`SerialExecutor` or a Dask executor.
+
+    Returns
+    -------
+    int
+        Its workers (a Dask cluster's threads, read now: the cluster may grow or shrink); at least 1.
+    """
+    client = dask_client_of(executor)
+    if client is not None:
+        try:
+            return max(sum(client.nthreads().values()), 1)
+        except Exception:  # noqa: BLE001
+            return 1
+    if isinstance(executor, SerialExecutor):
+        return 1
+    n = getattr(executor, "_max_workers", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    return os.cpu_count() or 1
 
 
 @contextlib.contextmanager
@@ -102,7 +262,7 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
         # ":0": the scheduler's HTTP server (the dashboard if bokeh is installed) on a free port, not
         # on 8787, which another cluster may hold
         cluster = LocalCluster(
-            n_workers=workers or _cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
+            n_workers=workers or cpu_count(), threads_per_worker=1, processes=True, host="127.0.0.1",
             dashboard_address=":0", silence_logs=logging.WARNING,
         )
         try:
@@ -160,15 +320,16 @@ def make_executor(kind: str = "process", workers: int | None = None, scheduler: 
         finally:
             ex.shutdown()
     elif kind == "process":
-        from bantar_sim.engine.batch import _new_process_pool, _shutdown_pool
-
-        pool = _new_process_pool(workers or _cpu_count())
-        graceful = False
+        pool = new_process_pool(workers or cpu_count())
+        graceful, patience = False, STRAGGLER_WAIT_S
         try:
             yield pool
             graceful = True
+        except KeyboardInterrupt:
+            patience = 0.0
+            raise
         finally:
-            _shutdown_pool(pool, graceful)
+            shutdown_pool(pool, graceful, patience=patience)
     else:
         with dask_client(scheduler, workers, timeout) as client:
             ex = client.get_executor()

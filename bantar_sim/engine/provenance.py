@@ -1,5 +1,8 @@
-"""Which code produced a result: the git commit of the checkout holding this package, and whether it had
-uncommitted changes. Recorded by `bantar-sim run`, the calibration and every batch manifest."""
+"""Which code produced a result: the git commit of the checkout holding this package.
+
+Also whether it had uncommitted changes. Recorded by `bantar-sim run`, the calibration and every batch
+manifest.
+"""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +10,14 @@ from pathlib import Path
 
 
 def git_state() -> tuple[str, bool | None]:
-    """(commit, dirty) of the repository holding this package; ("unknown", None) if not a git checkout."""
+    """The git state of the repository holding this package.
+
+    Returns
+    -------
+    tuple of (str, bool or None)
+        ``(commit, dirty)``; ``("unknown", None)`` when the package is not in a git checkout (an
+        installed wheel) or git is missing. ``dirty`` counts tracked changes anywhere in the checkout.
+    """
     here = Path(__file__).resolve().parent
     try:
         r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
@@ -22,6 +32,12 @@ def git_state() -> tuple[str, bool | None]:
 
 
 def git_commit() -> str:
-    """The commit as one string, with "+dirty" when the checkout had uncommitted changes."""
+    """The commit as one string, with ``"+dirty"`` when the checkout had uncommitted changes.
+
+    Returns
+    -------
+    str
+        E.g. ``"90cac3e...+dirty"`` or ``"unknown"``.
+    """
     commit, dirty = git_state()
     return commit + ("+dirty" if dirty else "")

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bantar_sim.model.data import SUBDISTRICTS, table3
+from bantar_sim.model.params import ParameterError
 
 YOUTH, ADULT, ELDER = 0, 1, 2
 AGE_GROUPS = ("youth", "adult", "elder")
@@ -21,6 +22,12 @@ LEADER_KINDS = ("religious", "traditional", "youth")
 
 @dataclass
 class City:
+    """The built city of one run: RTs, households grouped by RT, their network, leaders, sub-district effects.
+
+    Fixed for the whole run (the model's changing state is in `BantarModel.households` and `rt_state`), so
+    it is built once, vectorised, by `build_city`.
+    """
+
     rt_counts: np.ndarray        # RTs simulated per sub-district (11)
     rt_subdistrict: np.ndarray   # sub-district index of each RT
     rt_size: np.ndarray          # households per RT
@@ -36,10 +43,12 @@ class City:
 
     @property
     def n_households(self) -> int:
+        """Number of households in the city."""
         return int(self.hh_rt.size)
 
     @property
     def n_rts(self) -> int:
+        """Number of RTs in the city."""
         return int(self.rt_size.size)
 
 
@@ -52,11 +61,66 @@ def _table3_rts() -> np.ndarray:
 
 
 def rt_counts_at_scale(scale: float) -> np.ndarray:
-    """RTs per sub-district at `scale` (counts_ok rejects a scale that rounds a sub-district away)."""
+    """RTs per sub-district at `scale`: Table 3's counts times the scale, rounded.
+
+    Rounded per sub-district rather than drawn, so every run at one scale has the same RTs per sub-district
+    and the sub-district pattern (Table 3) stays comparable between runs.
+
+    Parameters
+    ----------
+    scale : float
+        Share of each sub-district's RTs simulated (1 = the 1,627 RTs of Table 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 RT counts in `SUBDISTRICTS` order (`counts_ok` rejects a scale that rounds one to zero).
+    """
     return np.rint(_table3_rts() * scale).astype(np.int64)
 
 
+def counts_ok(p) -> None:
+    """Reject a scale that leaves a sub-district with no RT, before anything is built.
+
+    Why here: a sub-district without RTs has no households, and the sub-district tables and Table 3
+    comparison would silently lose a row; the error names the smallest scale that works.
+
+    Parameters
+    ----------
+    p : BantarParams
+        The parameter set (only `scale` is read).
+
+    Raises
+    ------
+    bantar_sim.model.params.ParameterError
+        If a sub-district rounds to zero RTs at `p.scale`.
+    """
+    counts = rt_counts_at_scale(p.scale)
+    if (counts < 1).any():
+        sd = SUBDISTRICTS[int(np.argmin(counts))]
+        need = 0.5 / table3().rts.min()   # np.rint rounds up from one half: the smallest sub-district keeps an RT
+        raise ParameterError(f"parameter 'scale' = {p.scale} leaves sub-district {sd} with no RT (and so no "
+                             f"households): scale must be in [{need:.4f}, 1.0]")
+
+
 def build_city(p, rng: np.random.Generator) -> City:
+    """Build the city of one run: RT sizes, the household network, leaders and sub-district effects.
+
+    docs/ODD.md, section 5 ("Initialisation") describes each step; all of them are whole-array operations
+    so that a fresh city per run (calibration, batches) costs about a tenth of a second at full scale.
+
+    Parameters
+    ----------
+    p : BantarParams
+        The run's parameters (scale, households per RT and their spread, network and leader settings).
+    rng : numpy.random.Generator
+        The model's stream; the order of its draws is part of the model (same seed, same city).
+
+    Returns
+    -------
+    City
+        RTs, households, the symmetric 0/1 adjacency (CSR, float32), leaders and sub-district effects.
+    """
     counts = rt_counts_at_scale(p.scale)
     n_rt = int(counts.sum())
     rt_sd = np.repeat(np.arange(len(SUBDISTRICTS)), counts)
@@ -66,7 +130,7 @@ def build_city(p, rng: np.random.Generator) -> City:
         sizes = rng.gamma(shape, p.households_per_rt / shape, size=n_rt)
     else:
         sizes = np.full(n_rt, p.households_per_rt)
-    sizes = np.maximum(np.rint(sizes), 5).astype(np.int64)
+    sizes = np.maximum(np.rint(sizes), p.min_households_per_rt).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     n = int(sizes.sum())
     hh_rt = np.repeat(np.arange(n_rt), sizes)
@@ -112,7 +176,7 @@ def build_city(p, rng: np.random.Generator) -> City:
     leader_rt = np.repeat(np.arange(n_rt), k_lead)
     within = np.arange(leader_rt.size) - np.repeat(np.cumsum(k_lead) - k_lead, k_lead)
     leader_node = starts[leader_rt] + 1 + within
-    leader_kind = within % 3
+    leader_kind = within % len(LEADER_KINDS)
     if p.informal_leader_ties and leader_node.size:
         reps = np.repeat(leader_node, p.informal_leader_ties)
         rr = hh_rt[reps]

@@ -7,6 +7,7 @@ no correction is silent (see data/SOURCES.md and docs/ODD.md, "Input data").
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -24,7 +25,22 @@ SUBDISTRICTS = (
 
 
 class DataFileError(ValueError):
-    """A data file does not have the shape or values the loader expects."""
+    """A data file does not have the shape or values the loader expects.
+
+    The message names the file, the row and the column, so a transcription error can be found in the file
+    at once.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    row : int
+        1-based line number (1 is the header; 0 when the file itself is missing).
+    column : str
+        Column name, or "-" when the whole row or file is at fault.
+    message : str
+        What is wrong.
+    """
 
     def __init__(self, path, row, column, message):
         self.path, self.row, self.column = str(path), row, column
@@ -33,6 +49,24 @@ class DataFileError(ValueError):
 
 @dataclass(frozen=True)
 class Discrepancy:
+    """One place where the printed table disagrees with itself, and which number the model uses.
+
+    Reported rather than silently fixed, so every reading of the source is visible (docs/ODD.md, section 6).
+
+    Parameters
+    ----------
+    table : str
+        Which table ("Table 3").
+    row, column : str
+        Where in the table.
+    printed : float
+        The number as printed.
+    derived : float
+        The number derived from the rest of the table (the one used).
+    note : str
+        Which reading is taken, and why.
+    """
+
     table: str
     row: str
     column: str
@@ -47,12 +81,27 @@ class Discrepancy:
 
 @dataclass(frozen=True)
 class Table3:
+    """Table 3 of the paper: RTs, proposing RTs and winners per sub-district and year, 2014–2020.
+
+    Kept both as printed and as the internally consistent version the model is calibrated against.
+
+    Parameters
+    ----------
+    published : pandas.DataFrame
+        As printed, indexed by sub-district, totals row included.
+    consistent : pandas.DataFrame
+        The 11 sub-districts; `amount` = sum of the yearly winners; no totals row.
+    discrepancies : list of Discrepancy
+        Every disagreement between printed numbers.
+    """
+
     published: pd.DataFrame   # as printed, indexed by sub-district, totals row included
     consistent: pd.DataFrame  # 11 sub-districts; `amount` = sum of yearly winners; no totals row
     discrepancies: list[Discrepancy] = field(default_factory=list)
 
     @property
     def rts(self) -> pd.Series:
+        """RTs per sub-district (the column printed as "Number of households"; see docs/ODD.md, section 6)."""
         return self.consistent["rts"]
 
     @property
@@ -64,6 +113,7 @@ class Table3:
 
     @property
     def city_winners(self) -> pd.Series:
+        """Winners per year, city-wide (3, 109, 88, 60, 88, 154, 112)."""
         return self.winners.sum(axis=0).rename("winners")
 
     def long(self) -> pd.DataFrame:
@@ -74,14 +124,22 @@ class Table3:
 
 
 def _data_path(name: str) -> Path:
+    """Path of a shipped data file (package data, so a non-editable install finds it too)."""
     return Path(str(resources.files("bantar_sim.model") / "data" / name))
 
 
 def _read_int_table(path: Path, columns: list[str], key: str) -> list[dict]:
+    """Rows of a CSV file with the exact header `columns`: a text key, then non-negative numbers."""
     path = Path(path)
-    if not path.exists():
-        raise DataFileError(path, 0, "-", "file not found")
-    with path.open(newline="", encoding="utf-8") as fh:
+    if not path.is_file():
+        raise DataFileError(path, 0, "-", "file not found (or not a file)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataFileError(path, 0, "-", "not a UTF-8 text (CSV) file") from None
+    if "\0" in text:
+        raise DataFileError(path, 0, "-", "not a text (CSV) file: it holds NUL bytes")
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -115,7 +173,24 @@ def _read_int_table(path: Path, columns: list[str], key: str) -> list[dict]:
 
 
 def load_table3(path: str | Path | None = None) -> Table3:
-    """Load Table 3, check its shape, derive the consistent version, report discrepancies."""
+    """Load Table 3, check its shape and bounds, derive the consistent version, report discrepancies.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A CSV file in the shape of `data/table3_published.csv` (default: the shipped file).
+
+    Returns
+    -------
+    Table3
+        The table as printed, its consistent version and the list of discrepancies.
+
+    Raises
+    ------
+    DataFileError
+        A missing file, wrong header, non-number, negative or fractional count, unknown or repeated
+        sub-district, missing row, or more proposals or winners than RTs (file, row and column named).
+    """
     path = Path(path) if path else _data_path("table3_published.csv")
     rows = _read_int_table(path, TABLE3_COLUMNS, "subdistrict")
     for rec in rows:
@@ -180,6 +255,7 @@ def load_table3(path: str | Path | None = None) -> Table3:
 
 
 def _load_series(name: str, column: str, path: str | Path | None) -> pd.Series:
+    """A (year, value) data file as a Series indexed by year, checked like Table 3."""
     path = Path(path) if path else _data_path(name)
     rows = _read_int_table(path, ["year", column], "year")
     out = {}
@@ -195,16 +271,54 @@ def _load_series(name: str, column: str, path: str | Path | None) -> pd.Series:
 
 
 def load_poverty(path=None) -> pd.Series:
-    """Table 2: number of poor people in Jambi City, 2015–2021 (context, not a calibration target)."""
+    """Table 2: number of poor people in Jambi City, 2015–2021 (context, not a calibration target).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A CSV file with columns year, poor_people (default: the shipped file).
+
+    Returns
+    -------
+    pandas.Series
+        Poor people by year.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing or malformed (row and column named).
+    """
     return _load_series("table2_poverty.csv", "poor_people", path)
 
 
 def load_hdi(path=None) -> pd.Series:
-    """Table 4: Jambi's Human Development Index, 2015–2021 (context, not a calibration target)."""
+    """Table 4: Jambi's Human Development Index, 2015–2021 (context, not a calibration target).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A CSV file with columns year, hdi (default: the shipped file).
+
+    Returns
+    -------
+    pandas.Series
+        HDI by year.
+
+    Raises
+    ------
+    DataFileError
+        The file is missing or malformed (row and column named).
+    """
     return _load_series("table4_hdi.csv", "hdi", path)
 
 
 @lru_cache(maxsize=1)
 def table3() -> Table3:
-    """The shipped Table 3, loaded once per process."""
+    """The shipped Table 3, loaded once per process (the model asks for it on every construction).
+
+    Returns
+    -------
+    Table3
+        As `load_table3()`.
+    """
     return load_table3()

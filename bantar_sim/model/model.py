@@ -8,17 +8,24 @@ their arrays (`model.rts`, `model.leaders`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 import mesa
 import numpy as np
 import scipy.sparse as sp
 
 from bantar_sim.model import agents as A
-from bantar_sim.model.city import ADULT, ELDER, TRADITIONAL, YOUTH, YOUTH_LEADER, LEADER_KINDS, build_city
-from bantar_sim.model.params import SPECS, ParameterError, make_params
+from bantar_sim.model.agents import labelled
+from bantar_sim.model.assessment import AnnualAssessment
+from bantar_sim.model.city import ADULT, ELDER, LEADER_KINDS, TRADITIONAL, YOUTH, YOUTH_LEADER, build_city, counts_ok
+from bantar_sim.model.params import SPECS, START_YEAR, make_params
+from bantar_sim.model.rules import Households, household_rule, uniform_pair
+from bantar_sim.model.tables import model_tables
 
-START_YEAR = 2014
+# Re-exported: the tests, the app and the studies import these from here.
+__all__ = ["BantarModel", "Households", "RTState", "household_rule", "uniform_pair", "counts_ok", "START_YEAR",
+           "PROPOSAL_MONTH", "ASSESSMENT_MONTH", "DIMENSIONS"]
+
 PROPOSAL_MONTH = 4      # RTs register proposals in April
 ASSESSMENT_MONTH = 10   # assessment, post-award checks and awards in October
 N_DIMS_BASE, N_DIMS_EXTRA = 3, 6
@@ -29,26 +36,13 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _labelled(status: np.ndarray) -> np.ndarray:
-    """Holding the label (Bantar or Kencana); two comparisons are ~10x cheaper than np.isin on 1,600 RTs."""
-    return (status == A.BANTAR) | (status == A.KENCANA)
-
-
-@dataclass
-class Households:
-    """Struct of arrays, one entry per household; households are grouped by RT."""
-    rt: np.ndarray
-    x: np.ndarray              # taking part this month (0/1, float32 for the sparse product)
-    aware: np.ndarray          # knows and understands the programme
-    social_capital: np.ndarray
-    cost: np.ndarray           # economic constraint of taking part, 0–1
-    trust: np.ndarray
-    age: np.ndarray            # YOUTH / ADULT / ELDER
-
-
 @dataclass
 class RTState:
-    """Struct of arrays, one entry per RT (and per RT head)."""
+    """Struct of arrays, one entry per RT (and per RT head), updated for every RT at once.
+
+    The fields are documented in docs/ODD.md, section 2; `model.rts` are Mesa agents viewing them.
+    """
+
     status: np.ndarray
     scores: np.ndarray          # (6, n_rts): clean, safe, smart, economy, governance, mobility
     motivation: np.ndarray      # campaign/award motivation, waning after the assessment
@@ -67,57 +61,30 @@ class RTState:
     head_term_left: np.ndarray
 
 
-def uniform_pair(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two independent float32 uniforms on [0, 1) per household from n raw 64-bit words: each 32-bit half
-    becomes a float as `Generator.random(dtype=np.float32)` makes it (its top 24 bits times 2**-24), in one
-    call to the bit generator instead of two."""
-    raw = rng.bit_generator.random_raw(n).view(np.uint32)
-    raw >>= 8
-    u = raw.astype(np.float32)
-    u *= np.float32(2.0 ** -24)
-    return u[:n], u[n:]
-
-
-def household_rule(hh: Households, share_matrix, static, rt_term, awareness_hazard, p, rng) -> None:
-    """The hot path: every household's monthly choice, vectorised (logit choice with social interactions).
-
-    u_i = static_i + awareness_weight·aware_i + social_influence·share_i + rt_term_i, where share_i is the
-    share of i's network neighbours who took part last month; i takes part with probability 1/(1+e^-u_i).
-    Unaware households learn of the programme with monthly probability
-    awareness_hazard_i + awareness_contagion·share_i. `share_matrix` is the row-normalised adjacency
-    (one sparse product gives every share); `rt_term` is a fresh per-household array, used as scratch.
-    Only whole-array float32 ufuncs and one call to the bit generator for both draws: masked (`where=`)
-    ufuncs and gathers cost more than the arithmetic they would save (benchmarks/bench_model.py).
-    bantar_sim.model.reference implements the same rule one Mesa agent at a time; tests check they agree.
-    """
-    n = hh.x.size
-    share = share_matrix @ hh.x
-    # i takes part when r < 1/(1+e^-u)  <=>  r·(1+e^-u) < 1: one exp, no division.
-    u = rt_term
-    u += static
-    u += np.float32(p.awareness_weight) * hh.aware
-    u += np.float32(p.social_influence) * share
-    np.negative(u, out=u)
-    np.exp(u, out=u)
-    u += 1.0
-    r_choice, r_aware = uniform_pair(rng, n)
-    u *= r_choice
-    new_x = (u < 1.0).astype(np.float32)
-    if p.revision_rate < 1.0:
-        revise = rng.random(n, dtype=np.float32) < p.revision_rate
-        new_x = np.where(revise, new_x, hh.x)
-    # Aware households stay aware, so one draw for everybody equals one for the unaware only.
-    hazard = np.float32(p.awareness_contagion) * share
-    hazard += awareness_hazard
-    hh.aware |= r_aware < hazard
-    hh.x = new_x
-
-
-class BantarModel(mesa.Model):
+class BantarModel(AnnualAssessment, mesa.Model):
     """Citizen participation in Jambi's Kampung Bantar programme, 2014 onwards.
 
     `BantarModel()` is the status quo on the full city; `BantarModel(rng=7, scale=0.1, kencana=True)`
-    takes any parameter of `bantar_sim.model.params.SPECS` as a keyword (validated before anything is built).
+    takes any parameter of `bantar_sim.model.params.SPECS` as a keyword (validated before anything is built,
+    so a typo costs no simulation time). The October assessment lives in `bantar_sim.model.assessment`.
+
+    Parameters
+    ----------
+    params : BantarParams, optional
+        A validated parameter set to start from (default: the SPECS defaults); `overrides` apply on top.
+    rng : int, numpy.random.SeedSequence or numpy.random.Generator, optional
+        The run's seed: it fixes the city, every draw and hence every output.
+    seed : optional
+        Alias of `rng` (Mesa's older name), used when `rng` is not given.
+    scenario : optional
+        Accepted and ignored: Mesa's SolaraViz Reset passes its (empty) Scenario object.
+    **overrides
+        Any parameter of SPECS by name.
+
+    Raises
+    ------
+    bantar_sim.model.params.ParameterError
+        An unknown parameter, a value outside its range, or a scale that leaves a sub-district without RTs.
     """
 
     def __init__(self, params=None, *, rng=None, seed=None, scenario=None, **overrides):
@@ -170,19 +137,21 @@ class BantarModel(mesa.Model):
             x=(rng.random(n) < p.initial_participation).astype(np.float32),
             aware=rng.random(n) < p.initial_awareness,
             social_capital=np.clip(p.social_capital_mean + p.social_capital_sd * rng.standard_normal(n)
-                                   + 0.1 * sd_sc, 0, 1),
+                                   + p.social_capital_subdistrict_weight * sd_sc, 0, 1),
             cost=np.clip(p.cost_mean + p.cost_sd * rng.standard_normal(n), 0, 1),
-            trust=np.clip(p.initial_trust + 0.1 * rng.standard_normal(n), 0, 1),
+            trust=np.clip(p.initial_trust + p.trust_sd * rng.standard_normal(n), 0, 1),
             age=age,
         )
-        self.poverty_line = float(np.quantile(self.households.cost, 1 - p.poverty_share)) if p.poverty_share > 0 else 2.0
+        # Poverty line: the (1 - poverty_share) quantile of cost; with no poor, a line above any cost (<= 1).
+        cost = self.households.cost
+        self.poverty_line = float(np.quantile(cost, 1 - p.poverty_share)) if p.poverty_share > 0 else 2.0
         self._cost_effective = self.households.cost
 
     def _init_rts(self):
         p, c, rng = self.p, self.city, self.rng
         n = c.n_rts
         q = np.clip(p.head_quality_mean + p.head_quality_sd * rng.standard_normal(n)
-                    + 0.2 * c.subdistrict_leadership[c.rt_subdistrict], 0, 1)
+                    + p.head_quality_subdistrict_weight * c.subdistrict_leadership[c.rt_subdistrict], 0, 1)
         hh = self.households
         part0 = np.add.reduceat(hh.x, c.rt_start) / c.rt_size
         scores = np.zeros((N_DIMS_EXTRA, n))
@@ -212,30 +181,36 @@ class BantarModel(mesa.Model):
 
     @property
     def rts(self) -> list:
+        """The RTs as Mesa agents (`bantar_sim.model.agents.RT`), views of `rt_state`, built on first use."""
         self._ensure_agents()
         return self._agent_views[0]
 
     @property
     def rt_heads(self) -> list:
+        """The RT heads as Mesa agents (`Leader`, kind "rt_head"), one per RT, in RT order."""
         self._ensure_agents()
         return self._agent_views[1]
 
     @property
     def informal_leaders(self) -> list:
+        """The religious, traditional and youth leaders as Mesa agents (`Leader`)."""
         self._ensure_agents()
         return self._agent_views[2]
 
     @property
     def leaders(self) -> list:
+        """RT heads followed by informal leaders."""
         return self.rt_heads + self.informal_leaders
 
     @property
     def agents(self):
+        """Mesa's AgentSet of every agent; builds the agent views first (they are created lazily)."""
         self._ensure_agents()
         return super().agents
 
     @property
     def agents_by_type(self):
+        """Mesa's agents grouped by class; builds the agent views first (they are created lazily)."""
         self._ensure_agents()
         return super().agents_by_type
 
@@ -266,6 +241,10 @@ class BantarModel(mesa.Model):
 
     # ------------------------------------------------------------------------------ policy state
     def policy_active(self) -> bool:
+        """Whether the policy levers act this year (`year >= policy_start_year`).
+
+        Levers act only from then, so every arm of an experiment shares the calibrated 2014–2020 history.
+        """
         return self.year >= self.p.policy_start_year
 
     def _update_policy_state(self):
@@ -283,8 +262,8 @@ class BantarModel(mesa.Model):
             youth_lead = (c.leader_kind == YOUTH_LEADER).astype(float)
             infl = self._leader_adj @ np.column_stack([self.leader_engagement * (1 - youth_lead),
                                                         self.leader_engagement * youth_lead])
-            # Youth leaders count double for youth households.
-            self._informal = infl[:, 0] + infl[:, 1] * (1.0 + (hh.age == YOUTH))
+            # Youth leaders count youth_leader_youth_weight times (default double) for youth households.
+            self._informal = infl[:, 0] + infl[:, 1] * np.where(hh.age == YOUTH, p.youth_leader_youth_weight, 1.0)
             # Engaged informal leaders also count for the RT's Safe dimension (deliberation, customs).
             rel_trad = c.leader_kind != YOUTH_LEADER
             num = np.bincount(c.leader_rt[rel_trad], self.leader_engagement[rel_trad], minlength=c.n_rts)
@@ -307,13 +286,14 @@ class BantarModel(mesa.Model):
         if on and p.extra_dimensions:
             self._cost_effective = hh.cost * (1 - p.economy_cost_relief * rs.scores[3, hh.rt])
         self._static = (p.base_utility + p.norm_weight * hh.social_capital - p.cost_weight * self._cost_effective
-                        + p.trust_weight * (hh.trust - 0.5) + age_offset
+                        + p.trust_weight * (hh.trust - p.trust_reference) + age_offset
                         + p.informal_influence * self._informal).astype(np.float32)
         diss = np.full(c.n_households, p.dissemination_rate)
         if on and p.dissemination_campaign > 0:
             low_sc = 1 - hh.social_capital
             target = low_sc / max(low_sc.mean(), 1e-9)
-            diss = diss + p.dissemination_campaign * ((1 - p.dissemination_targeting) + p.dissemination_targeting * target)
+            spread = (1 - p.dissemination_targeting) + p.dissemination_targeting * target
+            diss = diss + p.dissemination_campaign * spread
         self._dissemination = diss.astype(np.float32)
         adopt = np.zeros(c.n_rts)
         if on and p.adoption:
@@ -327,6 +307,9 @@ class BantarModel(mesa.Model):
 
     # ------------------------------------------------------------------------------------- tick
     def step(self):
+        """Advance one month: year start (January), households, RTs, proposals (April), assessment (October),
+        records (December), city statistics (docs/ODD.md, section 3); stops after December of `end_year`.
+        """
         if not self.running:
             return
         if self.month == 1:
@@ -372,18 +355,19 @@ class BantarModel(mesa.Model):
         self._part_sum += part
         self._youth_sum += float(ysum.sum() / max(ycount.sum(), 1))
 
-        floor = np.minimum(0.8, p.facility_value * rs.facilities)
+        floor = np.minimum(p.facility_floor_cap, p.facility_value * rs.facilities)
         drive = np.empty((N_DIMS_EXTRA, c.n_rts))
         drive[0] = part                                     # Clean: cleanliness, gotong royong
-        drive[1] = 0.6 * part + 0.4 * self._rt_informal     # Safe: jimpitan, deliberation, customs
-        drive[2] = 0.5 * part + 0.5 * ypart                 # Smart: education, youth organisations
+        w_safe, w_smart = p.safe_participation_weight, p.smart_participation_weight
+        drive[1] = w_safe * part + (1 - w_safe) * self._rt_informal   # Safe: jimpitan, deliberation, customs
+        drive[2] = w_smart * part + (1 - w_smart) * ypart             # Smart: education, youth organisations
         drive[3:] = part
         s = rs.scores
         s += p.score_gain * drive * (1 - s) - p.score_decay * (s - floor)
         if rs.rj_house.any():
             s[1] += p.rj_safe_gain * rs.rj_house * (1 - s[1])
         np.clip(s, 0, 1, out=s)
-        rs.facilities *= 0.99
+        rs.facilities *= 1 - p.facility_depreciation
 
         # Motivation wanes once the assessment has passed; campaigns hold it until October.
         in_campaign = (self.month >= PROPOSAL_MONTH) & (self.month < ASSESSMENT_MONTH)
@@ -391,7 +375,7 @@ class BantarModel(mesa.Model):
         floor_m = self._motivation_floor()
         held = self._proposed_this_year & in_campaign
         if not p.post_award_waning:
-            held |= _labelled(rs.status)
+            held |= labelled(rs.status)
         m = np.where(held, rs.motivation, floor_m + (rs.motivation - floor_m) * decay)
         rs.motivation = np.maximum(m, floor_m)
 
@@ -400,11 +384,11 @@ class BantarModel(mesa.Model):
         floor = np.zeros(rs.status.size)
         if not self.policy_active():
             return floor
-        labelled = _labelled(rs.status)
+        holding = labelled(rs.status)
         if p.kencana:
-            floor = np.maximum(floor, p.kencana_prospect * labelled)
+            floor = np.maximum(floor, p.kencana_prospect * holding)
         if p.monitoring > 0:
-            floor = np.maximum(floor, p.monitoring * p.monitoring_motivation * labelled)
+            floor = np.maximum(floor, p.monitoring * p.monitoring_motivation * holding)
         if p.adoption:
             floor = np.maximum(floor, p.adoption_mentor_motivation * rs.mentoring)
         return floor
@@ -432,7 +416,7 @@ class BantarModel(mesa.Model):
             k = int(replaced.sum())
             hh.x[replaced] = 0.0
             hh.aware[replaced] = rng.random(k) < p.initial_awareness
-            hh.trust[replaced] = np.clip(p.initial_trust + 0.1 * rng.standard_normal(k), 0, 1)
+            hh.trust[replaced] = np.clip(p.initial_trust + p.trust_sd * rng.standard_normal(k), 0, 1)
             hh.social_capital[replaced] = np.clip(
                 p.social_capital_mean + p.social_capital_sd * rng.standard_normal(k), 0, 1)
             # RT head elections at the end of a term.
@@ -442,7 +426,7 @@ class BantarModel(mesa.Model):
             nh = int(new_head.sum())
             rs.head_quality[new_head] = np.clip(
                 p.head_quality_mean + p.head_quality_sd * rng.standard_normal(nh)
-                + 0.2 * c.subdistrict_leadership[c.rt_subdistrict[new_head]], 0, 1)
+                + p.head_quality_subdistrict_weight * c.subdistrict_leadership[c.rt_subdistrict[new_head]], 0, 1)
             rs.head_term_left[ending] = p.head_term_years
         base_effort = np.full(c.n_rts, p.head_effort)
         if self.policy_active() and p.adoption:
@@ -458,162 +442,60 @@ class BantarModel(mesa.Model):
         aware = np.add.reduceat(self.households.aware.astype(np.float32), c.rt_start) / c.rt_size
         mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
         z = (p.proposal_intercept + p.proposal_readiness * (self.mean_score() - p.assessment_threshold)
-             + p.proposal_leadership * mob + p.proposal_awareness * (aware - 0.5))
+             + p.proposal_leadership * mob + p.proposal_awareness * (aware - p.proposal_awareness_reference))
         propose = eligible & (rng.random(c.n_rts) < _sigmoid(z))
         self._proposed_this_year = propose
         rs.ever_proposed |= propose
         rs.status[propose & (rs.status == A.NEVER)] = A.PROPOSED
-        rs.motivation[propose] = np.maximum(rs.motivation[propose], 1.0)
+        rs.motivation[propose] = np.maximum(rs.motivation[propose], p.campaign_motivation)
         self.rec["proposed"][self.year - START_YEAR] = propose
 
     def reward_fund(self) -> float:
-        """The fund per award this year: a lever like the others, so before policy_start_year every run pays
-        the status-quo amount and experiments change only the future, not the calibrated 2014–2020 history."""
+        """The fund per Bantar award this year, million IDR.
+
+        A lever like the others: before `policy_start_year` every run pays the status-quo amount (the
+        table's default), so experiments change only the future, not the calibrated 2014–2020 history.
+
+        Returns
+        -------
+        float
+            `p.reward_fund` once the policy is active, else `SPECS["reward_fund"].default`.
+        """
         return self.p.reward_fund if self.policy_active() else SPECS["reward_fund"].default
 
     def mean_score(self) -> np.ndarray:
+        """Each RT's mean score over the assessed dimensions (Clean, Safe, Smart; six with `extra_dimensions`).
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per RT, 0–1: what assessors see (with error) and what decides whether an RT practises.
+        """
         dims = N_DIMS_EXTRA if (self.p.extra_dimensions and self.policy_active()) else N_DIMS_BASE
         return self.rt_state.scores[:dims].mean(axis=0)
 
     def practising_mask(self) -> np.ndarray:
+        """Which RTs still apply the concept: mean score at least `lapse_threshold`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask, one entry per RT.
+        """
         return self.mean_score() >= self.p.lapse_threshold
 
     def active_bantar_mask(self) -> np.ndarray:
-        """Holding the label (Bantar or Kencana) and still applying the concept."""
-        return _labelled(self.rt_state.status) & self.practising_mask()
+        """Which RTs hold the label (Bantar or Kencana) and still apply the concept.
 
-    def _stochastic_round(self, x):
-        x = np.asarray(x, float)
-        return np.floor(x + self.rng.random(x.shape)).astype(np.int64)
+        The programme's aim is practising RTs, not labels: a label kept without practice is what post-award
+        waning looks like (pattern 3), so the outputs count both.
 
-    def _assessment(self):
-        p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
-        yi = self.year - START_YEAR
-        score = self.mean_score()
-        practising = score >= p.lapse_threshold
-        monitoring = p.monitoring if self.policy_active() else 0.0
-        staged = p.reward_mode == "staged" and self.policy_active()
-
-        # 1. Post-award checks: the label is lost when the concept is no longer applied.
-        labelled = _labelled(rs.status)
-        check_p = p.post_award_check_prob + (1 - p.post_award_check_prob) * monitoring
-        checked = labelled & (rng.random(c.n_rts) < check_p)
-        lapse = checked & ~practising
-        rs.status[lapse] = A.LAPSED
-        rs.mentoring[lapse] = False
-        self.rec["checked"][yi], self.rec["lapsed"][yi] = checked, lapse
-        paid = np.zeros(c.n_rts)
-        # Staged rewards: a tranche is paid only while the RT is still practising; otherwise forfeited.
-        due = rs.tranches_left > 0
-        pay_tranche = due & practising & _labelled(rs.status)
-        rs.tranches_left[due & ~pay_tranche] = 0
-        rs.tranches_left[pay_tranche] -= 1
-        paid[pay_tranche] += self.reward_fund() / p.reward_stages
-
-        # 2. Assessment of this year's proposals.
-        proposals = np.flatnonzero(self._proposed_this_year)
-        perceived = score + p.assessment_noise * rng.standard_normal(c.n_rts)
-        winners = self._select_winners(proposals, perceived)
-        won = np.zeros(c.n_rts, bool)
-        won[winners] = True
-        rs.status[won] = A.BANTAR
-        rs.award_year[won] = self.year
-        fund = self.reward_fund()
-        boost = p.award_boost * np.sqrt(fund / p.reward_reference)
-        rs.motivation[won] += boost
-        if staged:
-            paid[won] += fund / p.reward_stages
-            rs.tranches_left[won] = p.reward_stages - 1
-        else:
-            paid[won] += fund
-        self.rec["won"][yi] = won
-
-        # 3. Kencana tier (needs a Restorative Justice house).
-        rj_cost = np.zeros(c.n_rts)
-        kencana_won = np.zeros(c.n_rts, bool)
-        if p.kencana and self.policy_active():
-            mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
-            aspiring = (rs.status == A.BANTAR) & practising & ~rs.rj_house & ~won
-            build = aspiring & (rng.random(c.n_rts) < mob)
-            rs.rj_house[build] = True
-            rj_cost[build] = p.rj_house_cost
-            cand = np.flatnonzero((rs.status == A.BANTAR) & rs.rj_house & practising
-                                  & (self.year - rs.award_year >= p.kencana_min_years)
-                                  & (perceived >= p.kencana_threshold))
-            k = int(self._stochastic_round(p.kencana_per_year * p.scale))
-            chosen = cand[np.argsort(-perceived[cand], kind="stable")[:k]]
-            kencana_won[chosen] = True
-            rs.status[chosen] = A.KENCANA
-            rs.kencana_year[chosen] = self.year
-            rs.motivation[chosen] += p.award_boost * np.sqrt(p.kencana_reward / p.reward_reference)
-            paid[chosen] += p.kencana_reward
-        self.rec["kencana_won"][yi], self.rec["rj_cost"][yi] = kencana_won, rj_cost
-
-        # 4. Reward funds: invested in facilities, or misused (monitoring deters; complaints recover).
-        got = paid > 0
-        misuse_p = p.misuse_prob * (1 - monitoring * p.monitoring_deterrence)
-        misused = got & (rng.random(c.n_rts) < misuse_p)
-        invested = got & ~misused
-        hh = self.households
-        loss = p.misuse_trust_loss * (0.5 if (p.complaint_channel and self.policy_active()) else 1.0)
-        before = hh.trust.copy()
-        hit = misused[hh.rt]
-        hh.trust[hit] = np.maximum(hh.trust[hit] - loss, 0)
-        gain = invested[hh.rt]
-        hh.trust[gain] += p.trust_gain * (1 - hh.trust[gain])
-        self._static += (p.trust_weight * (hh.trust - before)).astype(np.float32)
-        rs.facilities[invested] += paid[invested]
-        if p.complaint_channel and self.policy_active():
-            rs.facilities[misused] += 0.5 * paid[misused]   # half recovered and invested after a complaint
-        self.rec["reward_paid"][yi], self.rec["reward_misused"][yi] = paid, np.where(misused, paid, 0.0)
-
-        # 5. Adoption: practising Bantar RTs mentor non-Bantar RTs of their sub-district for a year.
-        rs.adopted_by[:] = -1
-        rs.mentoring[:] = False
-        if p.adoption and self.policy_active():
-            self._assign_adoption(practising)
-        self.rec["adopted"][yi] = rs.adopted_by >= 0
-
-        sc = rs.scores
-        self.rec["score"][yi], self.rec["clean"][yi], self.rec["safe"][yi], self.rec["smart"][yi] = score, sc[0], sc[1], sc[2]
-        self.rec["practising"][yi] = practising
-        self._set_adopt_hazard(np.where(rs.adopted_by >= 0, p.adoption_awareness if (p.adoption and self.policy_active())
-                                        else 0.0, 0.0))
-
-    def _select_winners(self, proposals: np.ndarray, perceived: np.ndarray) -> np.ndarray:
-        p, c = self.p, self.city
-        if proposals.size == 0:
-            return proposals
-        if self.year == START_YEAR:   # the 2014 pilot: the best few proposals city-wide
-            k = int(self._stochastic_round(p.pilot_winners * p.scale))
-            return proposals[np.argsort(-perceived[proposals], kind="stable")[:k]]
-        sd = c.rt_subdistrict[proposals]
-        if p.assessment_mode == "standard":
-            cap = self._stochastic_round(p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts)
-        else:
-            share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
-            cap = self._stochastic_round(p.quota_per_year * p.scale * share)
-        out = []
-        for s in np.unique(sd):
-            cand = proposals[sd == s]
-            ranked = cand[np.argsort(-perceived[cand], kind="stable")][: cap[s]]
-            if p.assessment_mode == "standard":
-                ranked = ranked[perceived[ranked] >= p.assessment_threshold]
-            out.append(ranked)
-        return np.concatenate(out) if out else proposals[:0]
-
-    def _assign_adoption(self, practising):
-        p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
-        mentors_all = np.flatnonzero(_labelled(rs.status) & practising)
-        pupils_all = np.flatnonzero(np.isin(rs.status, (A.NEVER, A.PROPOSED, A.LAPSED)))
-        for s in range(len(c.rt_counts)):
-            mentors = mentors_all[c.rt_subdistrict[mentors_all] == s]
-            pupils = pupils_all[c.rt_subdistrict[pupils_all] == s]
-            if mentors.size == 0 or pupils.size == 0:
-                continue
-            pupils = rng.permutation(pupils)[: mentors.size * p.adoption_per_bantar]
-            rs.adopted_by[pupils] = np.repeat(mentors, p.adoption_per_bantar)[: pupils.size]
-            rs.mentoring[np.unique(rs.adopted_by[pupils])] = True
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask, one entry per RT.
+        """
+        return labelled(self.rt_state.status) & self.practising_mask()
 
     def _year_end(self):
         yi = self.year - START_YEAR
@@ -625,26 +507,22 @@ class BantarModel(mesa.Model):
         self.city_rec["youth_participation"][yi] = self._youth_sum / months
 
     # ------------------------------------------------------------------------------------ outputs
-    def run(self) -> "BantarModel":
+    def run(self) -> BantarModel:
+        """Step until December of `end_year`.
+
+        Returns
+        -------
+        BantarModel
+            The model itself, so that `BantarModel(rng=1).run().tables()` reads in one line.
+        """
         while self.running:
             self.step()
         return self
 
     def params_dict(self) -> dict:
+        """The run's full parameter set as a plain dict (name -> value), e.g. to record or rerun it."""
         return asdict(self.p)
 
     def tables(self) -> dict:
-        from bantar_sim.model.tables import model_tables
+        """The run's output tables (`bantar_sim.model.tables.model_tables`): name -> pandas DataFrame."""
         return model_tables(self)
-
-
-def counts_ok(p) -> None:
-    """Reject a scale that leaves a sub-district with no RT (before anything is built)."""
-    from bantar_sim.model.city import rt_counts_at_scale
-    from bantar_sim.model.data import SUBDISTRICTS, table3
-    counts = rt_counts_at_scale(p.scale)
-    if (counts < 1).any():
-        sd = SUBDISTRICTS[int(np.argmin(counts))]
-        need = 0.5 / table3().rts.min()
-        raise ParameterError(f"parameter 'scale' = {p.scale} leaves sub-district {sd} with no RT (and so no "
-                             f"households): scale must be in [{need:.4f}, 1.0]")

@@ -1,4 +1,10 @@
-"""Tidy tables from a finished (or running) model, in the shape of the paper's Table 3."""
+"""Tidy tables from a finished (or running) model, in the shape of the paper's Table 3.
+
+:data:`TABLES` names every table a run can keep (a batch task lists the ones it wants); each is a
+function of the model. The per-run ``metrics`` table is computed by the metric registry
+(:mod:`bantar_sim.model.metrics`) from the run's own ``city_year``, ``subdistrict_year`` and
+``award_cohorts`` tables, so a metric is defined once whether one run or a thousand are summarised.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +12,52 @@ import pandas as pd
 
 from bantar_sim.model.agents import BANTAR, KENCANA, LAPSED, STATUS_NAMES
 from bantar_sim.model.data import SUBDISTRICTS, YEARS
+from bantar_sim.model.metrics import RUN_METRICS, RunTables, compute_metrics, run_window
 
 OBSERVED_YEARS = YEARS  # 2014–2020, the years Table 3 covers
+
+
+#: Column -> (unit, definition) of the tables below: the data dictionary that outputs write beside them
+#: (``datapackage.json``); a test checks every column of every table has an entry.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "year": ("year", "simulated year (records are taken each December)"),
+    "subdistrict": ("", "sub-district (kecamatan) of Jambi City"),
+    "rts": ("RTs", "RTs (neighbourhood units) simulated in the sub-district / city"),
+    "rt": ("", "index of the RT in the simulated city"),
+    "households": ("households", "households of the RT"),
+    "proposals": ("RTs", "RTs proposed for the Bantar award in the year"),
+    "proposing_rts_cumulative": ("RTs", "distinct RTs that proposed at least once from 2014 to the year"),
+    "winners": ("awards", "new Bantar awards in the year"),
+    "cumulative_winners": ("awards", "Bantar awards from 2014 to the year"),
+    "awarded_rts_cumulative": ("RTs", "distinct RTs awarded at least once from 2014 to the year"),
+    "bantar_label": ("RTs", "RTs holding the Bantar or Kencana label at the end of the year, practising or not"),
+    "active_bantar": ("RTs", "RTs holding the label and still applying the concept (score at or above "
+                             "lapse_threshold) at the end of the year"),
+    "kencana": ("RTs", "RTs holding the Kencana tier at the end of the year"),
+    "kencana_awards": ("awards", "new Kencana awards in the year"),
+    "lapsed": ("RTs", "RTs that lost the label in the year (found no longer practising at a post-award check)"),
+    "lapsed_total": ("RTs", "RTs whose label has lapsed, at the end of the year"),
+    "participation": ("share of households", "share of households taking part in the programme (yearly mean "
+                                             "of the monthly share; RT: of its households)"),
+    "reward_paid": ("million IDR", "reward funds paid in the year (Bantar, staged tranches, Kencana)"),
+    "reward_misused": ("million IDR", "reward funds paid in the year and misused"),
+    "rj_cost": ("million IDR", "Restorative Justice house costs of the year (Kencana candidates)"),
+    "poverty_share": ("share of households", "share of households whose economic constraint is below the "
+                                             "poverty line"),
+    "awareness": ("share of households", "share of households aware of the programme"),
+    "youth_participation": ("share of youth households", "share of youth households taking part (yearly mean)"),
+    "status": ("", "the RT's status at the end of the year: never proposed, proposed, Bantar, Kencana, lapsed"),
+    "proposed": ("", "the RT was proposed in the year"),
+    "won": ("", "the RT won the Bantar award in the year"),
+    "kencana_won": ("", "the RT won the Kencana tier in the year"),
+    "checked": ("", "the RT (holding the label) was checked after its award in the year"),
+    "practising": ("", "the RT still applies the concept (score at or above lapse_threshold)"),
+    "adopted": ("", "the RT was adopted (mentored) by a practising Bantar RT in the year"),
+    "score": ("score in [0, 1]", "mean of the RT's dimension scores at the assessment"),
+    "clean": ("score in [0, 1]", "the RT's score on the 'clean' dimension"),
+    "safe": ("score in [0, 1]", "the RT's score on the 'safe' dimension"),
+    "smart": ("score in [0, 1]", "the RT's score on the 'smart' dimension"),
+}
 
 
 def _years_done(model) -> int:
@@ -16,6 +66,18 @@ def _years_done(model) -> int:
 
 
 def rt_year_table(model) -> pd.DataFrame:
+    """Tabulate every RT in every completed year, the finest-grained record a run can keep.
+
+    Parameters
+    ----------
+    model : BantarModel
+        The finished (or running) model; only complete years are included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (year, rt) with its subdistrict, households, status and the yearly records.
+    """
     ny = _years_done(model)
     c = model.city
     n = c.n_rts
@@ -35,6 +97,18 @@ def rt_year_table(model) -> pd.DataFrame:
 
 
 def subdistrict_year_table(model) -> pd.DataFrame:
+    """Sum the RT records per subdistrict and year, the level at which Table 3 reports.
+
+    Parameters
+    ----------
+    model : BantarModel
+        The finished (or running) model; only complete years are included.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (subdistrict, year) with proposals, winners, label counts, participation and costs.
+    """
     ny = _years_done(model)
     c, rec = model.city, model.rec
     sd = c.rt_subdistrict
@@ -81,6 +155,21 @@ def subdistrict_year_table(model) -> pd.DataFrame:
 
 
 def city_year_table(model, sd_table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Sum the subdistrict table to city totals per year, the level the city-wide metrics use.
+
+    Parameters
+    ----------
+    model : BantarModel
+        The finished (or running) model.
+    sd_table : pandas.DataFrame, optional
+        Its :func:`subdistrict_year_table`, if already computed (saves recomputing it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per year: summed counts, household-weighted participation, poverty share, awareness and
+        youth participation.
+    """
     sd_table = subdistrict_year_table(model) if sd_table is None else sd_table
     if sd_table.empty:
         return pd.DataFrame(columns=["year"])
@@ -111,59 +200,80 @@ def table3_like(model) -> pd.DataFrame:
     return out
 
 
-def gini(values) -> float:
-    v = np.sort(np.asarray(values, float))
-    if v.size == 0 or v.sum() == 0:
-        return 0.0
-    cum = np.cumsum(v)
-    return float((v.size + 1 - 2 * (cum.sum() / cum[-1])) / v.size)
+def award_cohorts(model) -> pd.DataFrame:
+    """RTs first awarded in each year, and how many of them are active k = 0, 1, ... years later.
+
+    Computed from the model's yearly records so that sustainability can be measured for any window later
+    without storing one row per RT and year (columns award_year, years_after, awarded, active, labelled).
+    """
+    rec = model.rec
+    ny = _years_done(model)
+    won = rec["won"][:ny]
+    status = rec["status"][:ny]
+    labelled = np.isin(status, (BANTAR, KENCANA))
+    active = labelled & rec["practising"][:ny]
+    ever = won.any(axis=0)
+    first = np.where(ever, won.argmax(axis=0), -1)
+    rows = []
+    for a in range(ny):
+        cohort = np.flatnonzero(first == a)
+        if cohort.size == 0:
+            continue
+        for k in range(ny - a):
+            rows.append((OBSERVED_YEARS[0] + a, k, cohort.size, int(active[a + k, cohort].sum()),
+                         int(labelled[a + k, cohort].sum())))
+    return pd.DataFrame(rows, columns=["award_year", "years_after", "awarded", "active", "labelled"]).astype("int64")
 
 
-def run_metrics(model, sd_table: pd.DataFrame | None = None, city: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row of headline metrics: what experiments and sensitivity analysis compare."""
+def run_metrics(model, sd_table: pd.DataFrame | None = None, city: pd.DataFrame | None = None,
+                cohorts: pd.DataFrame | None = None, names=None) -> pd.DataFrame:
+    """One row of metrics of this run (default: :data:`bantar_sim.model.metrics.RUN_METRICS`).
+
+    The window is the run's own policy period (:func:`bantar_sim.model.metrics.run_window`). Tables
+    already built may be passed in to avoid computing them twice.
+    """
     sdt = subdistrict_year_table(model) if sd_table is None else sd_table
     city = city_year_table(model, sdt) if city is None else city
-    rec, ny = model.rec, _years_done(model)
-    out: dict[str, float] = {}
-    obs = sdt[sdt["year"] <= 2020]
-    out["winners_2014_2020"] = float(obs["winners"].sum())
-    per_sd = obs.groupby("subdistrict", observed=True)["winners"].sum().reindex(SUBDISTRICTS)
-    out["wins_per_rt_gini"] = gini(per_sd.to_numpy() / model.city.rt_counts)
-    if ny:
-        last = city.iloc[-1]
-        out["final_year"] = float(last["year"])
-        out["participation_final"] = float(last["participation"])
-        out["active_bantar_final"] = float(last["active_bantar"])
-        out["bantar_label_final"] = float(last["bantar_label"])
-        out["kencana_final"] = float(last["kencana"])
-        out["awarded_rts_final"] = float(last["awarded_rts_cumulative"])
-        out["poverty_share_final"] = float(last["poverty_share"])
-        out["youth_participation_final"] = float(last["youth_participation"])
-        out["participation_mean"] = float(city["participation"].mean())
-        out["winners_total"] = float(city["winners"].sum())
-        out["reward_paid_total"] = float(city["reward_paid"].sum() + city["rj_cost"].sum())
-        out["reward_misused_total"] = float(city["reward_misused"].sum())
-        out["misused_share"] = out["reward_misused_total"] / max(float(city["reward_paid"].sum()), 1e-9)
-        active_years = float((np.isin(rec["status"][:ny], (BANTAR, KENCANA)) & rec["practising"][:ny]).sum())
-        out["active_bantar_rt_years"] = active_years
-        out["funds_per_sustained_rt_year"] = out["reward_paid_total"] / max(active_years, 1.0)
-    # Share of awarded RTs still active k years after their first award.
-    won = rec["won"][:ny]
-    first = np.where(won.any(axis=0), won.argmax(axis=0), -1)
-    active = np.isin(rec["status"][:ny], (BANTAR, KENCANA)) & rec["practising"][:ny]
-    for k in (1, 3, 5):
-        idx = np.flatnonzero((first >= 0) & (first + k < ny))
-        out[f"sustained_{k}y"] = float(active[first[idx] + k, idx].mean()) if idx.size else float("nan")
-    return pd.DataFrame([out])
+    cohorts = award_cohorts(model) if cohorts is None else cohorts
+    if city.empty:
+        return pd.DataFrame(columns=list(RUN_METRICS if names is None else names))
+    p = model.p
+    t = RunTables(city.assign(run_id=0), sdt.assign(run_id=0), cohorts.assign(run_id=0),
+                  run_window(p.policy_start_year, p.end_year), int(city["year"].max()))
+    return compute_metrics(t, RUN_METRICS if names is None else names).reset_index(drop=True)
 
 
-def model_tables(model) -> dict[str, pd.DataFrame]:
-    sdt = subdistrict_year_table(model)
-    city = city_year_table(model, sdt)
-    return {
-        "city_year": city,
-        "subdistrict_year": sdt,
-        "rt_year": rt_year_table(model),
-        "table3": table3_like(model).reset_index(),
-        "metrics": run_metrics(model, sdt, city),
-    }
+# Every table a run can keep: name -> function(model, cache) (the cache shares tables built on the way).
+def _cached(cache: dict, name: str, model):
+    if name not in cache:
+        cache[name] = TABLES[name](model, cache)
+    return cache[name]
+
+
+TABLES = {
+    "subdistrict_year": lambda m, c: subdistrict_year_table(m),
+    "city_year": lambda m, c: city_year_table(m, _cached(c, "subdistrict_year", m)),
+    "rt_year": lambda m, c: rt_year_table(m),
+    "table3": lambda m, c: table3_like(m).reset_index(),
+    "award_cohorts": lambda m, c: award_cohorts(m),
+    "metrics": lambda m, c: run_metrics(m, _cached(c, "subdistrict_year", m), _cached(c, "city_year", m),
+                                        _cached(c, "award_cohorts", m)),
+}
+
+
+def model_tables(model, names=None) -> dict[str, pd.DataFrame]:
+    """The named tables of a model (default: every table of :data:`TABLES`), built once each.
+
+    Parameters
+    ----------
+    model : BantarModel
+        A finished (or running) model; tables cover its complete years.
+    names : iterable of str, optional
+        Which tables; an unknown name raises ``KeyError`` naming the known ones.
+    """
+    names = list(TABLES if names is None else names)
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        raise KeyError(f"unknown table(s) {unknown}; known: {', '.join(TABLES)}")
+    cache: dict[str, pd.DataFrame] = {}
+    return {n: _cached(cache, n, model) for n in names}

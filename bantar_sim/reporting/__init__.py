@@ -1,0 +1,1 @@
+"""Reporting helpers shared by the studies: figures (without pyplot) and Markdown."""

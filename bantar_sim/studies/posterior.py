@@ -1,24 +1,24 @@
-"""The ABC posterior sample (calibration/posterior.csv, written by `bantar-sim calibrate`): one reader for
-everything that draws parameter sets from it — `calibrate.sample_posterior` and experiments with
-`posterior_draws`.
+"""The ABC posterior sample (``calibration/posterior.csv``): one reader for everything that draws from it.
 
-A row is a particle: one column per calibrated parameter, its `weight`, and (after the pattern filter)
-`passes_patterns`. Particles that fail the secondary patterns (bantar_sim.studies.calibration.patterns) keep their row but get
-zero weight, so row numbers stay those of the file and a failing particle is never drawn.
+``bantar_sim.studies.calibration.sample_posterior`` and experiments with ``posterior_draws`` both read it
+here. A row is a particle: one column per calibrated parameter, its ``weight``, and (after the pattern
+filter) ``passes_patterns``. Particles that fail the secondary patterns keep their row but get zero
+weight, so row numbers stay those of the file and a failing particle is never drawn.
 """
 from __future__ import annotations
 
+import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from bantar_sim.model.params import REPO_ROOT, SPECS, check_value, did_you_mean
+from bantar_sim.model.params import SPECS, check_value, did_you_mean
+from bantar_sim.studies.inputs import default_posterior_path
 
-POSTERIOR_FILE = REPO_ROOT / "calibration" / "posterior.csv"
 _TRUE, _FALSE = ("true", "1", "1.0", "yes"), ("false", "0", "0.0", "no")
 
 
@@ -28,6 +28,8 @@ class PosteriorFileError(ValueError):
 
 @dataclass(frozen=True)
 class Posterior:
+    """A checked posterior sample: the particles' values (file order) and their normalised weights."""
+
     path: Path
     rows: list[dict]          # each particle's parameter values, checked (file order)
     weights: np.ndarray       # normalised; 0 for particles that fail the pattern filter
@@ -71,13 +73,22 @@ def _passes(col: pd.Series, where: str) -> np.ndarray:
 
 def read_posterior(path: str | Path | None = None, *, not_drawn: Mapping[str, str] | None = None) -> Posterior:
     """Read and check a posterior file before any run starts. `not_drawn`: parameter columns a caller
-    sets itself (column -> what sets it), rejected if present."""
-    path = Path(path) if path else POSTERIOR_FILE
+    sets itself (column -> what sets it), rejected if present.
+    """
+    path = Path(path) if path else default_posterior_path()
     where = str(path)
     if not path.is_file():
         raise PosteriorFileError(f"{where}: posterior file not found (run `bantar-sim calibrate` to write it, or give "
                                  "a CSV with one column per parameter and a 'weight' column)")
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(io.StringIO(path.read_bytes().decode("utf-8")))
+    except UnicodeDecodeError:
+        raise PosteriorFileError(f"{where}: not a UTF-8 text (CSV) file; allowed: a CSV with one column per "
+                                 "parameter and a 'weight' column") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        msg = " ".join(str(err).split()) or type(err).__name__
+        raise PosteriorFileError(f"{where}: not a readable CSV ({msg}); allowed: a CSV with one column per "
+                                 "parameter and a 'weight' column") from None
     if "weight" not in df.columns:
         raise PosteriorFileError(f"{where}: no 'weight' column; columns must be model parameters and 'weight'")
     keep = _passes(df.pop("passes_patterns"), where) if "passes_patterns" in df.columns else np.ones(len(df), bool)
@@ -86,7 +97,8 @@ def read_posterior(path: str | Path | None = None, *, not_drawn: Mapping[str, st
         raise PosteriorFileError(f"{where}: needs at least one parameter column and one row")
     for c in names:
         if c not in SPECS:
-            raise PosteriorFileError(f"{where}: unknown parameter column '{c}'{did_you_mean(c, SPECS)}; allowed: {', '.join(sorted(SPECS))}")
+            raise PosteriorFileError(f"{where}: unknown parameter column {str(c)!r}{did_you_mean(str(c), SPECS)}; "
+                                     f"allowed: {', '.join(sorted(SPECS))}")
         if not_drawn and c in not_drawn:
             raise PosteriorFileError(f"{where}: column '{c}' is set by {not_drawn[c]}, not per posterior draw")
     w = pd.to_numeric(df["weight"], errors="coerce").to_numpy(float)

@@ -5,14 +5,8 @@ name all 11 sub-districts and all years 2014–2020; a prior must name a known n
 non-empty range inside the parameter's allowed range and a reason. Errors are `CalibrationInputError`
 (a `ParameterError`, so `bantar-sim calibrate` prints them cleanly and exits with code 2).
 
-Summary statistics (calibration/README.md, "Targets and distance") come in three groups:
-
-- ``city``: city-wide winners per year, 2015 to the last target year (2014, the pilot, is fixed at
-  ``pilot_winners`` = 3 and carries no information about the calibrated parameters);
-- ``wins``: cumulative winners per sub-district over the target years (11 values);
-- ``proposals``: RTs that proposed at least once, per sub-district (11 values). Table 3 gives this for
-  2014–2020 only, so a held-out calibration that stops before 2020 leaves this group out (it would leak
-  the held-out years).
+The summary statistics these targets are compared with are computed in
+:mod:`bantar_sim.studies.calibration.stats`.
 """
 from __future__ import annotations
 
@@ -20,19 +14,19 @@ import csv
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from bantar_sim.model.data import SUBDISTRICTS, YEARS, table3
+from bantar_sim.model.data import SUBDISTRICTS, YEARS, _data_path, table3
 from bantar_sim.model.params import SPECS, ParameterError, check_value, make_params, read_toml
+from bantar_sim.studies.inputs import default_priors_path
 
 START_YEAR = YEARS[0]
 GROUPS = ("city", "wins", "proposals")
-PRIORS_FILE = Path(__file__).resolve().parents[3] / "calibration" / "priors.toml"
 
 
 class CalibrationInputError(ParameterError):
@@ -47,6 +41,7 @@ def _slug(name: str) -> str:
 @dataclass(frozen=True)
 class Targets:
     """Observed Table 3 columns the calibration uses: winners per sub-district and year, proposals."""
+
     winners: pd.DataFrame        # index SUBDISTRICTS, columns YEARS (int)
     proposals: pd.Series         # RTs that proposed 2014–2020, per sub-district
     source: str                  # file path or "Table 3 (consistent)"
@@ -54,6 +49,7 @@ class Targets:
 
     @property
     def city_winners(self) -> pd.Series:
+        """City-wide winners per year."""
         return self.winners.sum(axis=0)
 
 
@@ -63,7 +59,6 @@ def _sha256(path: Path) -> str:
 
 def default_targets() -> Targets:
     """Table 3, internally consistent version (the yearly columns are identical in the published one)."""
-    from bantar_sim.model.data import _data_path
     t3 = table3()
     return Targets(winners=t3.winners.loc[list(SUBDISTRICTS)].astype(float),
                    proposals=t3.consistent["rt_proposals"].loc[list(SUBDISTRICTS)].astype(float),
@@ -73,15 +68,25 @@ def default_targets() -> Targets:
 
 def load_targets(path: str | Path | None) -> Targets:
     """Targets from a CSV in Table 3's layout (subdistrict, rt_proposals, won_2014 … won_2020; other
-    columns and an 'Amount' totals row are ignored). Missing sub-districts or years are errors."""
+    columns and an 'Amount' totals row are ignored). Missing sub-districts or years are errors.
+    """
     if path is None:
         return default_targets()
     path = Path(path)
     where = f"--targets {path}"
     if not path.exists():
         raise CalibrationInputError(f"{where}: file not found")
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    if not path.is_file():
+        raise CalibrationInputError(f"{where}: not a file; allowed: a CSV file in Table 3's layout")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError:
+        raise CalibrationInputError(f"{where}: not a UTF-8 text file; allowed: a CSV file in Table 3's "
+                                    "layout") from None
+    except csv.Error as err:
+        raise CalibrationInputError(f"{where}: not a readable CSV file ({err}); allowed: a CSV file in Table 3's "
+                                    "layout") from None
     if not rows:
         raise CalibrationInputError(f"{where}: file is empty")
     header = [h.strip() for h in rows[0]]
@@ -129,85 +134,11 @@ def load_targets(path: str | Path | None) -> Targets:
     return Targets(winners=winners, proposals=proposals, source=str(path), sha256=_sha256(path))
 
 
-# ------------------------------------------------------------------------------ summary statistics
-@dataclass(frozen=True)
-class StatSpec:
-    """Which statistics enter the distance: the target years, whether proposals are used, and whether the
-    secondary patterns 3 and 4 enter as a fourth group (one statistic, their violation, observed as 0)."""
-    last_year: int = YEARS[-1]
-    patterns: bool = False
-
-    def __post_init__(self):
-        if not 2015 <= self.last_year <= YEARS[-1]:
-            raise CalibrationInputError(f"--train-years must end in a year in [2015, {YEARS[-1]}], "
-                                        f"got {self.last_year}")
-        if self.patterns and self.last_year != YEARS[-1]:
-            raise CalibrationInputError("the pattern statistics need runs to 2020: not with --train-years")
-
-    @property
-    def city_years(self) -> tuple[int, ...]:
-        return tuple(range(START_YEAR + 1, self.last_year + 1))
-
-    @property
-    def use_proposals(self) -> bool:
-        return self.last_year == YEARS[-1]
-
-    def keys(self) -> list[str]:
-        k = [f"city.{y}" for y in self.city_years]
-        k += [f"wins.{_slug(s)}" for s in SUBDISTRICTS]
-        if self.use_proposals:
-            k += [f"proposals.{_slug(s)}" for s in SUBDISTRICTS]
-        if self.patterns:
-            k.append("pattern.violation")
-        return k
-
-    def groups(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for k in self.keys():
-            out.setdefault(k.split(".")[0], []).append(k)
-        return out
-
-    def group_weights(self) -> dict[str, float]:
-        """Fixed weight per statistic, 1/(statistics in its group): each group counts the same."""
-        return {k: 1.0 / len(ks) for ks in self.groups().values() for k in ks}
-
-
-def model_stats(model, spec: StatSpec) -> dict[str, float]:
-    """The summary statistics of a finished model run, read from its yearly records."""
-    rec, sd = model.rec, model.city.rt_subdistrict
-    ny = spec.last_year - START_YEAR + 1
-    won = rec["won"][:ny]
-    out = {f"city.{y}": float(won[y - START_YEAR].sum()) for y in spec.city_years}
-    wins = np.bincount(sd, won.sum(axis=0), minlength=len(SUBDISTRICTS))
-    out.update({f"wins.{_slug(s)}": float(wins[i]) for i, s in enumerate(SUBDISTRICTS)})
-    if spec.use_proposals:
-        prop = np.bincount(sd, rec["proposed"][:ny].any(axis=0), minlength=len(SUBDISTRICTS))
-        out.update({f"proposals.{_slug(s)}": float(prop[i]) for i, s in enumerate(SUBDISTRICTS)})
-    if spec.patterns:
-        from bantar_sim.studies.calibration.patterns import pattern_stats, violation
-        out["pattern.violation"] = violation(pattern_stats(model))
-    return out
-
-
-def observed_stats(targets: Targets, spec: StatSpec, scale: float = 1.0) -> dict[str, float]:
-    """Targets in the statistics' keys. At scale < 1 (tests) counts shrink with the simulated RTs."""
-    from bantar_sim.model.city import rt_counts_at_scale
-    ratio = pd.Series(rt_counts_at_scale(scale) / table3().rts.loc[list(SUBDISTRICTS)].to_numpy(),
-                      index=list(SUBDISTRICTS))
-    w = targets.winners.mul(ratio, axis=0)
-    out = {f"city.{y}": float(w[y].sum()) for y in spec.city_years}
-    cum = w[[y for y in YEARS if y <= spec.last_year]].sum(axis=1)
-    out.update({f"wins.{_slug(s)}": float(cum[s]) for s in SUBDISTRICTS})
-    if spec.use_proposals:
-        out.update({f"proposals.{_slug(s)}": float(targets.proposals[s] * ratio[s]) for s in SUBDISTRICTS})
-    if spec.patterns:
-        out["pattern.violation"] = 0.0
-    return out
-
-
 # ----------------------------------------------------------------------------------------- priors
 @dataclass(frozen=True)
 class Prior:
+    """A uniform prior on one parameter: its range and the reason for it."""
+
     name: str
     low: float
     high: float
@@ -215,12 +146,14 @@ class Prior:
 
     @property
     def integer(self) -> bool:
+        """Whether the parameter is an integer (its draws are rounded)."""
         return SPECS[self.name].kind is int
 
 
 @dataclass(frozen=True)
 class Variant:
     """A structural variant of the model for pyabc's model selection."""
+
     name: str
     description: str
     settings: dict[str, Any]
@@ -229,6 +162,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class PriorFile:
+    """A checked priors file: fixed settings, the baseline's priors and the structural variants."""
+
     path: str
     sha256: str
     settings: dict[str, Any]          # fixed simulation settings (scale, households_per_rt, ...)
@@ -237,9 +172,11 @@ class PriorFile:
 
     @property
     def names(self) -> list[str]:
+        """The calibrated parameters of the baseline model."""
         return [p.name for p in self.priors]
 
     def baseline(self) -> Variant:
+        """The baseline model as a :class:`Variant`."""
         return Variant("baseline", "the baseline model (settings above)", dict(self.settings), self.priors)
 
 
@@ -297,7 +234,7 @@ def _parse_settings(raw: Any, where: str) -> dict[str, Any]:
 
 def load_priors(path: str | Path | None = None) -> PriorFile:
     """Read and check a priors file (calibration/priors.toml layout; see calibration/README.md)."""
-    path = Path(path) if path else PRIORS_FILE
+    path = Path(path) if path else default_priors_path()
     where = str(path)
     data = read_toml(path, f"--prior {path}: file not found", CalibrationInputError)
     unknown = set(data) - {"settings", "params", "variants"}
@@ -316,7 +253,8 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
             raise CalibrationInputError(f"{vw}: must be a table")
         bad = set(v) - {"description", "settings", "drop", "params"}
         if bad:
-            raise CalibrationInputError(f"{vw}: unknown keys {sorted(bad)}; allowed: description, settings, drop, params")
+            raise CalibrationInputError(f"{vw}: unknown keys {sorted(bad)}; allowed: description, settings, "
+                                        "drop, params")
         vset = {**settings, **_parse_settings(v.get("settings"), vw)}
         drop = v.get("drop", [])
         names = [p.name for p in priors]

@@ -1,0 +1,17 @@
+"""Policy experiments: an experiment file (TOML) of named arms run through the batch engine, then analysed.
+
+>>> from bantar_sim.studies.experiment import ExperimentConfig, run_experiment
+>>> result = run_experiment(ExperimentConfig("experiments/kencana.toml", replications=4))   # doctest: +SKIP
+>>> result.effects.query("metric == 'kencana_final'")                                      # doctest: +SKIP
+
+Rooms: :mod:`.spec` (the file, its checks, the run tasks), :mod:`.compute` (metrics from the registry,
+paired effects, bands), :mod:`.figures` and :mod:`.report` (figures, tables, report.md, data dictionary),
+:mod:`.workflow` (plan, run, analyse, write).
+"""
+from __future__ import annotations
+
+from bantar_sim.studies.experiment.spec import Experiment, ExperimentConfig, ExperimentError, load_experiment
+from bantar_sim.studies.experiment.workflow import ExperimentPlan, ExperimentResult, plan_experiment, run_experiment
+
+__all__ = ["Experiment", "ExperimentConfig", "ExperimentError", "ExperimentPlan", "ExperimentResult",
+           "load_experiment", "plan_experiment", "run_experiment"]

@@ -1,4 +1,4 @@
-"""`bantar-sim experiment FILE`: a policy experiment (TOML) run through the batch engine, then analysed.
+"""The inputs of a policy experiment: the experiment file (TOML), its checks and its run tasks.
 
 An experiment file is to this model what a BehaviorSpace experiment is to NetLogo: named arms (lever
 settings), a horizon, replications and a base seed (format: experiments/README.md). The whole file is
@@ -7,24 +7,29 @@ validated before any run starts; every error names the file, the key and what is
 Replication k of every arm runs with seed ``spawn_seeds(base_seed, R)[k]`` (common random numbers), so
 the arms differ only by their levers and effects are paired differences. Runs go to
 ``outputs/<experiment>/runs`` (resumable: rerunning skips finished runs); the analysis writes metrics,
-effects with 95% CIs, figures and ``report.md`` beside it.
+effects with 95% CIs, figures and ``report.md`` beside it (:mod:`.compute`, :mod:`.report`).
 """
 from __future__ import annotations
 
-import json
 import re
-import sys
-import time
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from bantar_sim.model.params import SPECS, ParameterError, calibrated_overrides, check_value, did_you_mean, make_params, read_toml
-from bantar_sim.studies.posterior import POSTERIOR_FILE
+from bantar_sim.engine.task import RunTask, spawn_seeds
+from bantar_sim.model.city import counts_ok
+from bantar_sim.model.metrics import EXPERIMENT_METRICS
+from bantar_sim.model.params import SPECS, ParameterError, check_value, did_you_mean, make_params, read_toml
+from bantar_sim.studies.inputs import (
+    STATUS_QUO,
+    ParameterSet,
+    ParameterSetError,
+    default_posterior_path,
+    resolve_parameter_set,
+)
+from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
 
 BASELINE = "baseline"
 HORIZON_RANGE = (2015, 2060)
@@ -48,21 +53,55 @@ EXPERIMENT_KEYS = {
     "base_seed": "an integer in [0, 2**63) (default 2014)",
     "scale": "share of each sub-district's RTs, a number in [0.005, 1.0] (default: the full city)",
     "households_per_rt": "mean households per RT, a number in [5, 1000] (default: the model's)",
-    "parameters": "'calibrated' (calibration/calibrated.toml, default) or 'defaults' (the status quo in SPECS)",
+    "parameters": "'calibrated' (calibration/calibrated.toml found from the working directory, default) or "
+                  "'defaults' (the status quo in SPECS)",
     "posterior_draws": "false (default), true (calibration/posterior.csv) or a CSV path: parameters + weight columns",
-    "outputs": f"list of extra tables to keep: {', '.join(OPTIONAL_TABLES)} (always kept: {', '.join(REQUIRED_TABLES)})",
-    "headline": "list of metrics for the forest plot and the printed summary (see bantar_sim.studies.experiment.analysis.METRICS)",
+    "outputs": f"list of extra tables to keep: {', '.join(OPTIONAL_TABLES)} "
+               f"(always kept: {', '.join(REQUIRED_TABLES)})",
+    "headline": "list of metrics for the forest plot and the printed summary (see bantar_sim.model.metrics."
+                "EXPERIMENT_METRICS)",
 }
 ARM_META_KEYS = ("name", "description")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+#: The experiment's headline metrics unless its file says otherwise (forest plot, printed summary).
+DEFAULT_HEADLINE = ("sustained_3y", "active_bantar_final", "kencana_final", "participation_policy",
+                    "wins_per_rt_gini", "funds_spent_policy", "misused_share_policy",
+                    "funds_per_sustained_rt_year_policy")
 
 
 class ExperimentError(ParameterError):
     """An experiment file or option is not usable (raised before any run starts)."""
 
 
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """What :func:`bantar_sim.studies.experiment.run_experiment` runs.
+
+    Parameters
+    ----------
+    file : str or Path
+        The experiment file (TOML; format in experiments/README.md).
+    replications, horizon : int, optional
+        Override the file's ``replications`` / ``horizon``.
+    out : str or Path, optional
+        Output folder (default ``outputs/<experiment name>``); its ``runs/`` batch store is kept and resumed.
+    command : str
+        The command line, recorded in the report (empty when called from Python).
+    """
+
+    file: str | Path
+    replications: int | None = None
+    horizon: int | None = None
+    out: str | Path | None = None
+    command: str = ""
+
+
 @dataclass
 class Arm:
+    """One arm of an experiment: its name, description and validated lever settings."""
+
     name: str
     description: str = ""
     overrides: dict = field(default_factory=dict)   # validated lever/parameter settings of this arm
@@ -71,6 +110,8 @@ class Arm:
 
 @dataclass
 class Experiment:
+    """A resolved experiment file: settings, arms, parameter set and posterior draws (nothing run yet)."""
+
     path: Path
     name: str
     description: str
@@ -85,18 +126,22 @@ class Experiment:
     headline: tuple
     base: dict
     arms: list
-    start: dict                      # calibrated overrides (or {}) the arms start from
-    calibrated_found: bool
+    parameter_set: ParameterSet      # the calibrated set (or the status-quo defaults) the arms start from
     posterior_draws: list = field(default_factory=list)   # replication k -> (row index, overrides)
-    calibrated_info: dict = field(default_factory=dict)   # which calibrated.toml: sha256, date written
+
+    @property
+    def start(self) -> dict:
+        """The overrides of the parameter set the arms start from ({} for the status-quo defaults)."""
+        return dict(self.parameter_set.params)
 
     @property
     def arm_names(self) -> list[str]:
+        """The arm names, baseline first."""
         return [a.name for a in self.arms]
 
     @property
     def seeds(self) -> list[int]:
-        from bantar_sim.engine.task import spawn_seeds
+        """Replication k's seed, the same in every arm (common random numbers)."""
         return spawn_seeds(self.base_seed, self.replications)
 
     def arm_params(self, arm: Arm, replicate: int | None = None) -> dict:
@@ -120,11 +165,12 @@ class Experiment:
         return max(min(years) if years else self.horizon, 2014)
 
     def to_json(self) -> dict:
+        """The resolved experiment as written to experiment.json."""
         return {
             "file": str(self.path), "name": self.name, "description": self.description, "horizon": self.horizon,
             "replications": self.replications, "base_seed": self.base_seed, "scale": self.scale,
             "households_per_rt": self.households_per_rt, "parameters": self.parameters,
-            "calibrated_file_found": self.calibrated_found, "calibrated_file": self.calibrated_info,
+            "parameter_set": self.parameter_set.provenance(),
             "posterior": str(self.posterior) if self.posterior else None,
             "posterior_rows": [i for i, _ in self.posterior_draws], "outputs": list(self.outputs),
             "headline": list(self.headline), "base": self.base, "window_start": self.window_start,
@@ -141,7 +187,8 @@ def _type_name(v: Any) -> str:
 
 
 def _unknown_key(where: str, key: str, allowed: list[str], what: str = "key") -> ExperimentError:
-    return ExperimentError(f"{where}: unknown {what} '{key}'{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
+    return ExperimentError(f"{where}: unknown {what} '{key}'{did_you_mean(key, allowed)}; "
+                           f"allowed: {', '.join(allowed)}")
 
 
 def _int_in(where: str, key: str, value: Any, low: int, high: int, what: str) -> int:
@@ -161,7 +208,8 @@ def _settings(where: str, table: dict) -> dict:
             raise ExperimentError(f"{where}: '{key}' cannot be set per arm or in [base] (paired arms share one "
                                   f"city and time frame); set '{target}' in [experiment] instead")
         if key not in SPECS:
-            raise ExperimentError(f"{where}: unknown lever '{key}'{did_you_mean(key, SPECS)}; allowed levers: {', '.join(LEVERS)}; "
+            raise ExperimentError(f"{where}: unknown lever '{key}'{did_you_mean(key, SPECS)}; "
+                                  f"allowed levers: {', '.join(LEVERS)}; "
                                   "or any other model parameter listed by `bantar-sim params`")
         if isinstance(value, (dict, list)):
             raise ExperimentError(f"{where}: '{key}' must be a single value, got a {_type_name(value)}")
@@ -186,7 +234,8 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     for key in ex:
         if key not in EXPERIMENT_KEYS:
             allowed = [f"{k} ({v})" for k, v in EXPERIMENT_KEYS.items()]
-            raise ExperimentError(f"{where}: unknown key '{key}'{did_you_mean(key, EXPERIMENT_KEYS)}; allowed: {'; '.join(allowed)}")
+            raise ExperimentError(f"{where}: unknown key '{key}'{did_you_mean(key, EXPERIMENT_KEYS)}; "
+                                  f"allowed: {'; '.join(allowed)}")
 
     name = ex.get("name", path.stem)
     if not isinstance(name, str) or not NAME_RE.match(name):
@@ -214,23 +263,23 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     for o in outputs:
         if o not in OPTIONAL_TABLES + REQUIRED_TABLES:
             raise _unknown_key(f"{where} outputs", o, list(OPTIONAL_TABLES + REQUIRED_TABLES), "table")
-    from bantar_sim.studies.experiment.analysis import DEFAULT_HEADLINE, METRICS
     headline = ex.get("headline", list(DEFAULT_HEADLINE))
     if not isinstance(headline, list) or not headline or not all(isinstance(o, str) for o in headline):
         raise ExperimentError(f"{where}: 'headline' must be a non-empty list of metric names, got {headline!r}")
     for m in headline:
-        if m not in METRICS:
-            raise _unknown_key(f"{where} headline", m, list(METRICS), "metric")
+        if m not in EXPERIMENT_METRICS:
+            raise _unknown_key(f"{where} headline", m, list(EXPERIMENT_METRICS), "metric")
 
     posterior = ex.get("posterior_draws", False)
     if isinstance(posterior, bool):
-        posterior_path = POSTERIOR_FILE if posterior else None
+        posterior_path = default_posterior_path() if posterior else None
     elif isinstance(posterior, str) and posterior:
         posterior_path = Path(posterior)
         if not posterior_path.is_absolute():
             posterior_path = path.parent / posterior_path
     else:
-        raise ExperimentError(f"{where}: 'posterior_draws' must be {EXPERIMENT_KEYS['posterior_draws']}, got {posterior!r}")
+        raise ExperimentError(f"{where}: 'posterior_draws' must be {EXPERIMENT_KEYS['posterior_draws']}, "
+                              f"got {posterior!r}")
 
     base = data.get("base", {})
     if not isinstance(base, dict):
@@ -269,36 +318,24 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
         raise ExperimentError(f"{f}: no [[arm]] to compare with the baseline; add at least one [[arm]] with a "
                               f"name and lever settings, e.g. [[arm]] name = \"kencana\" kencana = true")
 
-    calibrated = calibrated_overrides() if parameters == "calibrated" else {}
-    calibrated_info = _calibrated_provenance() if calibrated else {}
+    try:
+        pset = resolve_parameter_set() if parameters == "calibrated" else STATUS_QUO
+    except ParameterSetError as err:
+        raise ExperimentError(f"{where}: parameters = \"calibrated\": {err} (in an experiment file: "
+                              "parameters = \"defaults\" for the status-quo defaults)") from None
     exp = Experiment(path=path, name=name, description=description, horizon=hz, replications=reps,
                      base_seed=base_seed, scale=scale, households_per_rt=hh, parameters=parameters,
                      posterior=posterior_path, outputs=tuple(dict.fromkeys([*REQUIRED_TABLES, *outputs])),
-                     headline=tuple(headline), base=base, arms=arms, start=calibrated,
-                     calibrated_found=bool(calibrated), calibrated_info=calibrated_info)
+                     headline=tuple(headline), base=base, arms=arms, parameter_set=pset)
     if posterior_path is not None:
         exp.posterior_draws = draw_posterior(posterior_path, base_seed, reps)
     _check_arms(exp)
     return exp
 
 
-def _calibrated_provenance() -> dict:
-    """Identify the calibrated set used (calibration/calibrated.toml is rewritten when calibration reruns)."""
-    import hashlib
-    from bantar_sim.model.params import CALIBRATED_FILE
-    try:
-        raw = CALIBRATED_FILE.read_bytes()
-        prov = tomllib.loads(raw.decode("utf-8")).get("provenance", {})
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
-    return {"path": str(CALIBRATED_FILE), "sha256": hashlib.sha256(raw).hexdigest(),
-            "date": str(prov.get("date", "unknown"))}
-
-
 def _check_arms(exp: Experiment) -> None:
     """Every run's full parameter set is valid, and every lever can act before the horizon."""
     f = str(exp.path)
-    from bantar_sim.model.model import counts_ok
     for arm in exp.arms:
         where = f"{f}: [[arm]] '{arm.name}'" if not arm.implied else f"{f}: [base]"
         reps = range(exp.replications) if exp.posterior_draws else [None]
@@ -322,7 +359,6 @@ def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[
     Draw k uses its own stream (base_seed, POSTERIOR_STREAM, k), so adding replications keeps the
     earlier draws (and their stored runs) unchanged.
     """
-    from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
     try:
         post = read_posterior(path, not_drawn={c: f"the experiment ('{k}')" for c, k in EXPERIMENT_LEVEL.items()})
     except PosteriorFileError as err:
@@ -335,145 +371,19 @@ def draw_posterior(path: Path, base_seed: int, replications: int) -> list[tuple[
 
 
 # -------------------------------------------------------------------------------------------- tasks
-def build_tasks(exp: Experiment) -> list:
-    """RunTasks arm by arm: the full parameter set, seed spawn_seeds(base_seed, R)[k], tags arm/replicate."""
-    from dataclasses import asdict
-    from bantar_sim.engine.batch import RunTask
+def build_tasks(exp: Experiment) -> list[RunTask]:
+    """RunTasks arm by arm: the full parameter set, seed ``spawn_seeds(base_seed, R)[k]``, tags arm/replicate
+    (and the posterior row), the tables the analysis needs plus the file's ``outputs``.
 
+    Computed by :func:`bantar_sim.engine.task.run_task`, the one run function of the package.
+    """
     seeds = exp.seeds
     tasks = []
     for arm in exp.arms:
         for k, seed in enumerate(seeds):
             params = asdict(make_params(exp.arm_params(arm, k)))
-            params["_tables"] = list(exp.outputs)
             tags = {"arm": arm.name, "replicate": k}
             if exp.posterior_draws:
                 tags["draw"] = exp.posterior_draws[k][0]
-            tasks.append(RunTask(params=params, seed=seed, tags=tags))
+            tasks.append(RunTask(params=params, seed=seed, tags=tags, tables=tuple(exp.outputs)))
     return tasks
-
-
-def run_experiment_task(task) -> dict[str, pd.DataFrame]:
-    """Batch-engine run function: one model run, returning the experiment's tables (incl. award cohorts)."""
-    from bantar_sim.studies.experiment.analysis import award_cohorts
-    from bantar_sim.model.model import BantarModel
-    from bantar_sim.model.tables import city_year_table, rt_year_table, run_metrics, subdistrict_year_table, table3_like
-
-    params = dict(task.params)
-    keep = tuple(params.pop("_tables", REQUIRED_TABLES))
-    model = BantarModel(rng=task.seed, **params)
-    model.run()
-    sdt = subdistrict_year_table(model)
-    city = city_year_table(model, sdt)
-    out = {"city_year": city, "subdistrict_year": sdt, "metrics": run_metrics(model, sdt, city),
-           "award_cohorts": award_cohorts(model)}
-    if "rt_year" in keep:
-        out["rt_year"] = rt_year_table(model)
-    if "table3" in keep:
-        out["table3"] = table3_like(model).reset_index()
-    return {k: out[k] for k in keep}
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-def add_arguments(parser) -> None:
-    from bantar_sim.cli import add_executor_arguments
-    parser.add_argument("file", help="experiment file (TOML), e.g. experiments/kencana.toml")
-    parser.add_argument("--replications", type=int, default=None, help="override [experiment] replications")
-    parser.add_argument("--horizon", type=int, default=None, help="override [experiment] horizon (last year)")
-    parser.add_argument("--out", default=None, help="output folder (default outputs/<experiment name>)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="validate the file and print the plan (arms, runs, runs already on disk); run nothing")
-    add_executor_arguments(parser)
-
-
-def _check_executor_args(args) -> None:
-    if args.workers is not None and args.workers < 1:
-        raise ExperimentError(f"--workers must be an integer >= 1, got {args.workers}")
-    if args.executor == "serial" and args.workers not in (None, 1):
-        raise ExperimentError(f"--workers {args.workers} needs --executor process or dask (serial runs one at a time)")
-    if args.scheduler is not None and args.executor != "dask":
-        raise ExperimentError(f"--scheduler applies only to --executor dask, not {args.executor}")
-
-
-def plan_text(exp: Experiment, tasks: list, runs_dir: Path, done: int) -> str:
-    lines = [f"experiment {exp.name}: {exp.description}".rstrip(": "),
-             f"  file {exp.path}; horizon {exp.horizon}; policy period {exp.window_start}–{exp.horizon}; "
-             f"{exp.replications} replications; base seed {exp.base_seed}",
-             f"  city: scale {exp.scale if exp.scale is not None else 'model default'}, households per RT "
-             f"{exp.households_per_rt if exp.households_per_rt is not None else 'model default'}; parameters: "
-             + (f"calibrated ({'calibration/calibrated.toml' if exp.calibrated_found else 'no calibrated.toml found: status-quo defaults'})"
-                if exp.parameters == "calibrated" else "status-quo defaults")
-             + (f"; posterior draws from {exp.posterior}" if exp.posterior else "")]
-    if exp.base:
-        lines.append(f"  [base] {_settings_text(exp.base)}")
-    for arm in exp.arms:
-        lines.append(f"  arm {arm.name:<24} {_settings_text(arm.overrides) or '(no lever set)'}")
-    lines.append(f"  {len(exp.arms)} arms × {exp.replications} replications = {len(tasks)} runs; "
-                 f"{done} already on disk in {runs_dir}")
-    return "\n".join(lines)
-
-
-def _settings_text(d: dict) -> str:
-    return ", ".join(f"{k}={json.dumps(v)}" for k, v in d.items())
-
-
-def stored_ok(runs_dir: Path, run_ids: set[str]) -> int:
-    if not (runs_dir / "manifest").is_dir():
-        return 0
-    from bantar_sim.engine.batch import load_manifest
-    man = load_manifest(runs_dir)
-    return int(((man["status"] == "ok") & man["run_id"].isin(run_ids)).sum())
-
-
-def main(args) -> int:
-    t0 = time.perf_counter()
-    exp = load_experiment(args.file, replications=args.replications, horizon=args.horizon)
-    _check_executor_args(args)
-    from bantar_sim.model.version import MODEL_VERSION
-    tasks = build_tasks(exp)
-    out = Path(args.out) if args.out else Path("outputs") / exp.name
-    runs_dir = out / "runs"
-    run_ids = {t.run_id(MODEL_VERSION) for t in tasks}
-    print(plan_text(exp, tasks, runs_dir, stored_ok(runs_dir, run_ids)), flush=True)
-    if args.dry_run:
-        return 0
-
-    from bantar_sim.engine.batch import run_batch
-    from bantar_sim.engine.executors import SchedulerConnectionError, make_executor
-    try:
-        with make_executor(args.executor, args.workers, args.scheduler) as executor:
-            summary = run_batch(tasks, run_experiment_task, runs_dir, executor, model_version=MODEL_VERSION,
-                                progress=not args.no_progress, description=f"experiment {exp.name}")
-    except SchedulerConnectionError as err:
-        raise ExperimentError(f"--scheduler: {err}") from None
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: {stored_ok(runs_dir, run_ids)} of {len(tasks)} runs are stored in {runs_dir}; "
-              "rerun the same command to resume (finished runs are skipped)", file=sys.stderr)
-        return 130
-    print(f"runs: {summary.n_total} in the experiment, {summary.n_done} executed, {summary.n_skipped} already on "
-          f"disk, {summary.n_failed} failed ({summary.elapsed_s:.1f} s)", flush=True)
-
-    from bantar_sim.studies.experiment.analysis import analyse
-    result = analyse(exp, tasks, out, batch_summary=summary, command=_command_line(args))
-    print(result["text"])
-    print(f"\nwrote {out}/: report.md, {', '.join(sorted(result['files']))} ({time.perf_counter() - t0:.1f} s)")
-    if result["n_failed"]:
-        print(f"{result['n_failed']} runs failed (see {out}/report.md, 'Failures'); rerun the same command to "
-              "retry them: finished runs are skipped", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _command_line(args) -> str:
-    parts = ["bantar-sim", "experiment", str(args.file)]
-    for opt in ("replications", "horizon", "out"):
-        v = getattr(args, opt)
-        if v is not None:
-            parts += [f"--{opt}", str(v)]
-    if args.executor != "process":
-        parts += ["--executor", args.executor]
-    if args.workers is not None:
-        parts += ["--workers", str(args.workers)]
-    if args.scheduler:
-        parts += ["--scheduler", args.scheduler]
-    return " ".join(parts)

@@ -1,0 +1,59 @@
+"""Pieces every `bantar-sim` command shares: the executor options and their checks.
+
+Kept apart from `bantar_sim.cli` (the dispatcher) so that a command module can import them without
+importing the dispatcher that loads it: the CLI room has no import circle.
+"""
+from __future__ import annotations
+
+import argparse
+
+from bantar_sim.model.params import ParameterError
+
+EXECUTORS = ("serial", "process", "dask")
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the execution options every batch command shares.
+
+    A laptop and a cluster run the same code; only these options differ, so they are declared once
+    here and every batch command (experiment, sensitivity, calibrate) offers the same flags.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The command's parser; an "execution" argument group is added to it.
+    """
+    g = parser.add_argument_group("execution")
+    g.add_argument("--executor", choices=EXECUTORS, default="process",
+                   help="serial, a local process pool (default), or Dask distributed")
+    g.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    g.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address tcp://HOST:PORT (with --executor dask; none starts a LocalCluster)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def check_executor_arguments(args: argparse.Namespace, error: type[Exception] = ParameterError) -> None:
+    """Check the combination of execution options before any work starts.
+
+    argparse checks each option alone; the combinations (``--workers`` with ``serial``, ``--scheduler``
+    without ``dask``) are checked here so that every command refuses them with the same words.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments holding ``executor``, ``workers`` and ``scheduler``.
+    error : type of Exception, optional
+        The error class to raise (a subclass of ParameterError, so the CLI reports it in one line
+        with exit code 2).
+
+    Raises
+    ------
+    ParameterError
+        (or ``error``) naming the offending option and what is allowed.
+    """
+    if args.workers is not None and args.workers < 1:
+        raise error(f"--workers must be an integer >= 1, got {args.workers}")
+    if args.executor == "serial" and args.workers not in (None, 1):
+        raise error(f"--executor serial runs one run at a time: --workers must be 1, got {args.workers}")
+    if args.scheduler is not None and args.executor != "dask":
+        raise error(f"--scheduler applies only to --executor dask, not {args.executor}")

@@ -1,0 +1,156 @@
+"""The October assessment of `BantarModel` (docs/ODD.md, 7.5): post-award checks, awards, Kencana, rewards, adoption.
+
+A mixin rather than free functions: the code reads and writes the model's state as `self.…` exactly as the
+rest of the model does, and lives in its own module only to keep `model.py` readable (issue 12: modules
+under ~600 lines). `BantarModel` is the only class that uses it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bantar_sim.model import agents as A
+from bantar_sim.model.agents import labelled
+from bantar_sim.model.params import START_YEAR
+
+
+class AnnualAssessment:
+    """The yearly assessment step, mixed into `bantar_sim.model.model.BantarModel`.
+
+    It expects the model's state (`p`, `city`, `rt_state`, `households`, `rec`, `rng`, `year`) and its
+    methods `mean_score`, `policy_active`, `reward_fund` and `_set_adopt_hazard`.
+    """
+
+    def _stochastic_round(self, x):
+        x = np.asarray(x, float)
+        return np.floor(x + self.rng.random(x.shape)).astype(np.int64)
+
+    def _assessment(self):
+        p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
+        yi = self.year - START_YEAR
+        score = self.mean_score()
+        practising = score >= p.lapse_threshold
+        monitoring = p.monitoring if self.policy_active() else 0.0
+        staged = p.reward_mode == "staged" and self.policy_active()
+
+        # 1. Post-award checks: the label is lost when the concept is no longer applied.
+        holding = labelled(rs.status)
+        check_p = p.post_award_check_prob + (1 - p.post_award_check_prob) * monitoring
+        checked = holding & (rng.random(c.n_rts) < check_p)
+        lapse = checked & ~practising
+        rs.status[lapse] = A.LAPSED
+        rs.mentoring[lapse] = False
+        self.rec["checked"][yi], self.rec["lapsed"][yi] = checked, lapse
+        paid = np.zeros(c.n_rts)
+        # Staged rewards: a tranche is paid only while the RT is still practising; otherwise forfeited.
+        due = rs.tranches_left > 0
+        pay_tranche = due & practising & labelled(rs.status)
+        rs.tranches_left[due & ~pay_tranche] = 0
+        rs.tranches_left[pay_tranche] -= 1
+        paid[pay_tranche] += self.reward_fund() / p.reward_stages
+
+        # 2. Assessment of this year's proposals.
+        proposals = np.flatnonzero(self._proposed_this_year)
+        perceived = score + p.assessment_noise * rng.standard_normal(c.n_rts)
+        winners = self._select_winners(proposals, perceived)
+        won = np.zeros(c.n_rts, bool)
+        won[winners] = True
+        rs.status[won] = A.BANTAR
+        rs.award_year[won] = self.year
+        fund = self.reward_fund()
+        boost = p.award_boost * np.sqrt(fund / p.reward_reference)
+        rs.motivation[won] += boost
+        if staged:
+            paid[won] += fund / p.reward_stages
+            rs.tranches_left[won] = p.reward_stages - 1
+        else:
+            paid[won] += fund
+        self.rec["won"][yi] = won
+
+        # 3. Kencana tier (needs a Restorative Justice house).
+        rj_cost = np.zeros(c.n_rts)
+        kencana_won = np.zeros(c.n_rts, bool)
+        if p.kencana and self.policy_active():
+            mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
+            aspiring = (rs.status == A.BANTAR) & practising & ~rs.rj_house & ~won
+            build = aspiring & (rng.random(c.n_rts) < mob)
+            rs.rj_house[build] = True
+            rj_cost[build] = p.rj_house_cost
+            cand = np.flatnonzero((rs.status == A.BANTAR) & rs.rj_house & practising
+                                  & (self.year - rs.award_year >= p.kencana_min_years)
+                                  & (perceived >= p.kencana_threshold))
+            k = int(self._stochastic_round(p.kencana_per_year * p.scale))
+            chosen = cand[np.argsort(-perceived[cand], kind="stable")[:k]]
+            kencana_won[chosen] = True
+            rs.status[chosen] = A.KENCANA
+            rs.kencana_year[chosen] = self.year
+            rs.motivation[chosen] += p.award_boost * np.sqrt(p.kencana_reward / p.reward_reference)
+            paid[chosen] += p.kencana_reward
+        self.rec["kencana_won"][yi], self.rec["rj_cost"][yi] = kencana_won, rj_cost
+
+        # 4. Reward funds: invested in facilities, or misused (monitoring deters; complaints recover).
+        got = paid > 0
+        misuse_p = p.misuse_prob * (1 - monitoring * p.monitoring_deterrence)
+        misused = got & (rng.random(c.n_rts) < misuse_p)
+        invested = got & ~misused
+        hh = self.households
+        complaints = p.complaint_channel and self.policy_active()
+        loss = p.misuse_trust_loss * (p.complaint_trust_loss_factor if complaints else 1.0)
+        before = hh.trust.copy()
+        hit = misused[hh.rt]
+        hh.trust[hit] = np.maximum(hh.trust[hit] - loss, 0)
+        gain = invested[hh.rt]
+        hh.trust[gain] += p.trust_gain * (1 - hh.trust[gain])
+        self._static += (p.trust_weight * (hh.trust - before)).astype(np.float32)
+        rs.facilities[invested] += paid[invested]
+        if complaints:   # a share recovered and invested after a complaint
+            rs.facilities[misused] += p.complaint_recovery * paid[misused]
+        self.rec["reward_paid"][yi], self.rec["reward_misused"][yi] = paid, np.where(misused, paid, 0.0)
+
+        # 5. Adoption: practising Bantar RTs mentor non-Bantar RTs of their sub-district for a year.
+        rs.adopted_by[:] = -1
+        rs.mentoring[:] = False
+        if p.adoption and self.policy_active():
+            self._assign_adoption(practising)
+        self.rec["adopted"][yi] = rs.adopted_by >= 0
+
+        sc = rs.scores
+        rec = self.rec
+        rec["score"][yi], rec["clean"][yi], rec["safe"][yi], rec["smart"][yi] = score, sc[0], sc[1], sc[2]
+        rec["practising"][yi] = practising
+        adopt_awareness = p.adoption_awareness if (p.adoption and self.policy_active()) else 0.0
+        self._set_adopt_hazard(np.where(rs.adopted_by >= 0, adopt_awareness, 0.0))
+
+    def _select_winners(self, proposals: np.ndarray, perceived: np.ndarray) -> np.ndarray:
+        p, c = self.p, self.city
+        if proposals.size == 0:
+            return proposals
+        if self.year == START_YEAR:   # the 2014 pilot: the best few proposals city-wide
+            k = int(self._stochastic_round(p.pilot_winners * p.scale))
+            return proposals[np.argsort(-perceived[proposals], kind="stable")[:k]]
+        sd = c.rt_subdistrict[proposals]
+        if p.assessment_mode == "standard":
+            cap = self._stochastic_round(p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts)
+        else:
+            share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
+            cap = self._stochastic_round(p.quota_per_year * p.scale * share)
+        out = []
+        for s in np.unique(sd):
+            cand = proposals[sd == s]
+            ranked = cand[np.argsort(-perceived[cand], kind="stable")][: cap[s]]
+            if p.assessment_mode == "standard":
+                ranked = ranked[perceived[ranked] >= p.assessment_threshold]
+            out.append(ranked)
+        return np.concatenate(out) if out else proposals[:0]
+
+    def _assign_adoption(self, practising):
+        p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
+        mentors_all = np.flatnonzero(labelled(rs.status) & practising)
+        pupils_all = np.flatnonzero(np.isin(rs.status, (A.NEVER, A.PROPOSED, A.LAPSED)))
+        for s in range(len(c.rt_counts)):
+            mentors = mentors_all[c.rt_subdistrict[mentors_all] == s]
+            pupils = pupils_all[c.rt_subdistrict[pupils_all] == s]
+            if mentors.size == 0 or pupils.size == 0:
+                continue
+            pupils = rng.permutation(pupils)[: mentors.size * p.adoption_per_bantar]
+            rs.adopted_by[pupils] = np.repeat(mentors, p.adoption_per_bantar)[: pupils.size]
+            rs.mentoring[np.unique(rs.adopted_by[pupils])] = True
