@@ -107,3 +107,15 @@ def test_params_update_odd(tmp_path, capsys):
     assert "| `sustained_3y` |" in text and text.endswith("<!-- end of metric table -->\ntail\n")
     assert cli.main(["params", "--update-odd", str(tmp_path / "missing.md")]) == 2
     assert "no file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["experiment", "experiments/kencana.toml"],
+    ["sensitivity", "experiments/sensitivity_small.toml", "--method", "morris"],
+    ["calibrate"],
+])
+def test_a_malformed_scheduler_address_is_refused_before_any_work(argv, capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert cli.main([*argv, "--executor", "dask", "--scheduler", "notaurl", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'notaurl' is not a scheduler address; allowed: tcp://HOST:PORT" in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from bantar_sim.engine.executors import check_scheduler_address
 from bantar_sim.model.params import ParameterError
 
 EXECUTORS = ("serial", "process", "dask")
@@ -57,3 +58,8 @@ def check_executor_arguments(args: argparse.Namespace, error: type[Exception] = 
         raise error(f"--executor serial runs one run at a time: --workers must be 1, got {args.workers}")
     if args.scheduler is not None and args.executor != "dask":
         raise error(f"--scheduler applies only to --executor dask, not {args.executor}")
+    if args.scheduler is not None:
+        try:
+            check_scheduler_address(args.scheduler)
+        except ValueError as err:
+            raise error(str(err)) from None

@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 
 __all__ = [
     "SerialExecutor", "SchedulerConnectionError", "make_executor", "dask_client", "EXECUTOR_KINDS",
-    "new_process_pool", "shutdown_pool", "cpu_count", "capacity", "dask_client_of",
+    "new_process_pool", "shutdown_pool", "check_scheduler_address", "cpu_count", "capacity", "dask_client_of",
 ]
 
 EXECUTOR_KINDS = ("serial", "process", "dask")
@@ -295,6 +296,21 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
                 cluster.close(timeout=min(timeout, 30))
 
 
+SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?/?$")
+
+
+def check_scheduler_address(address: str) -> str:
+    """Return a Dask scheduler address of the form ``tcp://HOST:PORT`` (or ``tls://``), else raise ValueError.
+
+    Checked before any work, so that a mistyped address is one line naming what is allowed rather than
+    an error from deep inside ``distributed`` after the run has started.
+    """
+    if not isinstance(address, str) or not SCHEDULER_ADDRESS.match(address):
+        raise ValueError(f"--scheduler {address!r} is not a scheduler address; allowed: tcp://HOST:PORT "
+                         "(e.g. tcp://127.0.0.1:8786)")
+    return address
+
+
 @contextlib.contextmanager
 def make_executor(kind: str = "process", workers: int | None = None, scheduler: str | None = None,
                   timeout: float = 30) -> Iterator[cf.Executor]:
@@ -311,6 +327,8 @@ def make_executor(kind: str = "process", workers: int | None = None, scheduler: 
     _check_timeout(timeout)
     if scheduler is not None and kind != "dask":
         raise ValueError(f"scheduler={scheduler!r} applies only to kind='dask', not {kind!r}")
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
     if kind == "serial":
         if workers not in (None, 1):
             raise ValueError(f"the serial executor runs one run at a time; workers must be None or 1, got {workers}")

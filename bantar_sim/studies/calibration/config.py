@@ -17,11 +17,11 @@ calibration.promote.promote`, a separate step).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bantar_sim.engine.executors import check_scheduler_address
 from bantar_sim.model.data import YEARS
 from bantar_sim.model.model import counts_ok
 from bantar_sim.model.params import check_value, make_params
@@ -40,8 +40,6 @@ START_YEAR = YEARS[0]
 EXECUTOR_KINDS = ("serial", "process", "dask")
 MODES = ("calibrate", "synthetic", "heldout", "compare")
 OUTPUT_ROOT = Path("outputs") / "calibration"
-# tcp://host:port (or tls://); dask's own default port when none is given
-SCHEDULER_RE = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?/?$")
 
 
 @dataclass
@@ -171,9 +169,10 @@ class CalibrationConfig:
         if self.scheduler is not None:
             if self.executor != "dask":
                 raise CalibrationInputError("--scheduler applies only with --executor dask")
-            if not SCHEDULER_RE.match(str(self.scheduler)):
-                raise CalibrationInputError(f"--scheduler {self.scheduler!r} is not a scheduler address; allowed: "
-                                            "tcp://HOST:PORT (e.g. tcp://127.0.0.1:8786)")
+            try:
+                check_scheduler_address(self.scheduler)
+            except ValueError as err:
+                raise CalibrationInputError(str(err)) from None
         if self.truth and not self.synthetic:
             raise CalibrationInputError("--truth applies only with --synthetic")
 
