@@ -13,6 +13,19 @@ from bantar_sim.model.params import ParameterError
 EXECUTORS = ("serial", "process", "dask")
 
 
+def add_parameter_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--calibrated FILE`` and ``--uncalibrated``: which parameter set a command starts from.
+
+    Declared once so that `run`, `sensitivity` and `viz` offer the same choice with the same words
+    (resolved by :func:`bantar_sim.studies.inputs.resolve_parameter_set`).
+    """
+    parser.add_argument("--calibrated", default=None, metavar="FILE",
+                        help="calibrated parameter set to start from (default: calibration/calibrated.toml found "
+                             "from the working directory upwards)")
+    parser.add_argument("--uncalibrated", action="store_true",
+                        help="start from the status-quo defaults instead of a calibrated set")
+
+
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the execution options every batch command shares.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from bantar_sim.cli.common import add_parameter_set_arguments
 from bantar_sim.studies.simulation import FILES, SimulationConfig, parse_settings, run_simulation
 
 
@@ -21,11 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default=None, help="parameter file (TOML [params] table, or JSON)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override one parameter (repeatable, each parameter once), e.g. --set kencana=true")
-    parser.add_argument("--calibrated", default=None, metavar="FILE",
-                        help="calibrated parameter set to start from (default: calibration/calibrated.toml found "
-                             "from the working directory upwards)")
-    parser.add_argument("--uncalibrated", action="store_true",
-                        help="start from the status-quo defaults instead of a calibrated set")
+    add_parameter_set_arguments(parser)
     parser.add_argument("--out", default="outputs/run", help="output folder (default outputs/run), replaced as a "
                                                                "whole when the run is complete")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -10,7 +10,7 @@ import argparse
 import contextlib
 import sys
 
-from bantar_sim.cli.common import add_executor_arguments, check_executor_arguments
+from bantar_sim.cli.common import add_executor_arguments, add_parameter_set_arguments, check_executor_arguments
 from bantar_sim.engine.batch import ExecutorLostError, OutDirLockedError
 from bantar_sim.engine.executors import make_executor
 from bantar_sim.engine.outputs import OutputFolderError, OutputLockedError, OutputWriteError
@@ -32,11 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="base seed: sampler and replication seeds (default: the file's)")
     parser.add_argument("--out", default="outputs/sensitivity",
                         help="output root (default outputs/sensitivity); results go to OUT/<name>/<method>/")
-    parser.add_argument("--calibrated", default=None, metavar="FILE",
-                        help="calibrated parameter set to start from (default: calibration/calibrated.toml found "
-                             "from the working directory upwards)")
-    parser.add_argument("--uncalibrated", action="store_true",
-                        help="start from the status-quo defaults instead of a calibrated set")
+    add_parameter_set_arguments(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the file and the design, print the plan, run nothing")
     add_executor_arguments(parser)

@@ -13,6 +13,7 @@ import os
 import socket
 import warnings
 
+from bantar_sim.cli.common import add_parameter_set_arguments
 from bantar_sim.model.params import ParameterError
 from bantar_sim.studies.inputs import resolve_parameter_set
 
@@ -36,11 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="city the app starts with: classroom (10%% of the RTs, 40 households each; fast) "
                              "or full (all 1,627 RTs); switchable in the app, or open /?preset=full")
     parser.add_argument("--seed", type=int, default=2014, help="random seed of the first model (default 2014)")
-    parser.add_argument("--uncalibrated", action="store_true",
-                        help="start from the status-quo defaults instead of calibration/calibrated.toml")
-    parser.add_argument("--calibrated", default=None, metavar="FILE",
-                        help="calibrated parameter set (default: calibration/calibrated.toml found from the "
-                             "working directory upwards)")
+    add_parameter_set_arguments(parser)
     parser.add_argument("--no-open", action="store_true", help="do not open a browser window")
 
 
