@@ -10,8 +10,8 @@ PYTHON_312 := $(shell \
     $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
   done)
 
-.PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sensitivity \
-        experiments viz clean
+.PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sbc sensitivity \
+        experiments viz clean forecast-check
 
 # The browser test (tests/test_app.py) drives Debian's chromium at this path.
 CHROMIUM ?= /usr/bin/chromium
@@ -63,6 +63,16 @@ bench-cluster: venv
 
 calibrate: venv
 	$(BIN)/bantar-sim calibrate
+
+# Rolling-origin forecasts (issue 15): calibrate on 2014-2016, -2017, -2018 at the default calibration's
+# settings (priors calibration/priors_heldout.toml), score every later year against naive forecasts.
+forecast-check: venv
+	$(BIN)/bantar-sim forecast-check
+
+# Coverage of the calibration (issue 15): 3,000 reference simulations + 100 truths at the priors file's
+# production [settings] (scale 1.0, 30 households per RT); results in outputs/calibration/sbc/.
+sbc: venv
+	$(BIN)/bantar-sim sbc --reference 3000 --truths 100
 
 sensitivity: venv
 	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method sobol

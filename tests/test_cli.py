@@ -30,7 +30,7 @@ def test_unknown_command_is_exit_2(capsys):
 
 def test_every_command_points_at_a_cli_module():
     for name, (module, _) in cli.COMMANDS.items():
-        assert module == f"bantar_sim.cli.{name}"
+        assert module == f"bantar_sim.cli.{name.replace('-', '_')}"
 
 
 @pytest.fixture

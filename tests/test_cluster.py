@@ -216,9 +216,10 @@ def test_unreachable_scheduler_clear_error_within_timeout(tmp_path):
                 pass
         assert time.monotonic() - t0 < 2 + 5
         assert isinstance(ei.value, ConnectionError) and "within 2 s" in str(ei.value)
-    with pytest.raises(ValueError, match="address like"):
-        with make_executor("dask", scheduler="", timeout=2):
-            pass
+    for bad in ("", "notaurl", "http://host:1"):
+        with pytest.raises(ValueError, match="is not a scheduler address; allowed: tcp://HOST:PORT"):
+            with make_executor("dask", scheduler=bad, timeout=2):
+                pass
 
 
 # --- docs/cluster.md: the documented dask-jobqueue configurations -----------------------------------

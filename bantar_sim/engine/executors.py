@@ -243,6 +243,21 @@ def capacity(executor: cf.Executor) -> int:
     return os.cpu_count() or 1
 
 
+SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?/?$")
+
+
+def check_scheduler_address(address: str) -> str:
+    """Return a Dask scheduler address of the form ``tcp://HOST:PORT`` (or ``tls://``), else raise ValueError.
+
+    Checked before any work, so that a mistyped address is one line naming what is allowed rather than
+    an error from deep inside ``distributed`` after the run has started.
+    """
+    if not isinstance(address, str) or not SCHEDULER_ADDRESS.match(address):
+        raise ValueError(f"--scheduler {address!r} is not a scheduler address; allowed: tcp://HOST:PORT "
+                         "(e.g. tcp://127.0.0.1:8786)")
+    return address
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> Iterator[Any]:
     """Yield a ``distributed.Client``; close it (and any cluster started here) on exit.
@@ -272,8 +287,7 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
             cluster.close()
             raise
     else:
-        if not isinstance(scheduler, str) or not scheduler.strip():
-            raise ValueError(f"scheduler must be an address like 'tcp://host:8786' or None, got {scheduler!r}")
+        check_scheduler_address(scheduler)
         if workers is not None:
             raise ValueError("workers applies only to a LocalCluster (scheduler=None); "
                              "a running scheduler has the workers started for it")
@@ -294,21 +308,6 @@ def dask_client(scheduler: str | None, workers: int | None, timeout: float) -> I
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=min(timeout, 30))
-
-
-SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?/?$")
-
-
-def check_scheduler_address(address: str) -> str:
-    """Return a Dask scheduler address of the form ``tcp://HOST:PORT`` (or ``tls://``), else raise ValueError.
-
-    Checked before any work, so that a mistyped address is one line naming what is allowed rather than
-    an error from deep inside ``distributed`` after the run has started.
-    """
-    if not isinstance(address, str) or not SCHEDULER_ADDRESS.match(address):
-        raise ValueError(f"--scheduler {address!r} is not a scheduler address; allowed: tcp://HOST:PORT "
-                         "(e.g. tcp://127.0.0.1:8786)")
-    return address
 
 
 @contextlib.contextmanager

@@ -237,9 +237,10 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
     path = Path(path) if path else default_priors_path()
     where = str(path)
     data = read_toml(path, f"--prior {path}: file not found", CalibrationInputError)
-    unknown = set(data) - {"settings", "params", "variants"}
+    unknown = set(data) - {"settings", "params", "variants", "provenance"}    # provenance: a note, not read
     if unknown:
-        raise CalibrationInputError(f"{where}: unknown tables {sorted(unknown)}; allowed: settings, params, variants")
+        raise CalibrationInputError(f"{where}: unknown tables {sorted(unknown)}; allowed: settings, params, variants, "
+                                    "provenance")
     settings = _parse_settings(data.get("settings"), where)
     raw = data.get("params") or {}
     if not isinstance(raw, dict) or not raw:

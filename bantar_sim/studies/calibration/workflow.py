@@ -131,8 +131,12 @@ class CalibrationResult:
 
 
 @contextlib.contextmanager
-def _executor(config: CalibrationConfig, given: cf.Executor | None) -> Iterator[cf.Executor]:
-    """``given``, or the executor the config names for the runs outside pyabc (2 processes by default)."""
+def study_executor(config, given: cf.Executor | None) -> Iterator[cf.Executor]:
+    """``given``, or the executor a config names (``executor``, ``workers``, ``scheduler``; 2 processes by default).
+
+    Shared by the calibration and the forecast check for the runs outside pyabc (predictive runs, the
+    pattern filter).
+    """
     if given is not None:
         yield given
         return
@@ -268,7 +272,7 @@ def run_calibration(config: CalibrationConfig, executor: cf.Executor | None = No
     with folder_lock(run.db, "pyabc history"), output_folder(run.out, flag="--out") as stage:
         with _history_writes(run.db, run.out):
             history, info = run_abc(run, observed, fp, resume_id, executor, progress)
-            with _executor(config, executor) as ex:
+            with study_executor(config, executor) as ex:
                 result = _report(run, stage, history, info, observed, truth_pred, truth_seed, ex, progress)
     result.out = run.out
     return result
@@ -412,7 +416,7 @@ def _patterns_only(run: ResolvedCalibration, executor: cf.Executor | None, progr
     summary = _read_csv(summary_path) if summary_path.exists() else posterior_summary(post[names], w, variant, None)
     with output_folder(run.out, flag="--out") as stage:
         shutil.copytree(run.out, stage, dirs_exist_ok=True, symlinks=True)
-        with _executor(c, executor) as ex:
+        with study_executor(c, executor) as ex:
             point, chosen, lines, per = pattern_filter(variant, run.spec, post[names], w, observed, c.seed,
                                                        c.pattern_reps, ex, progress)
         per.to_csv(stage / "patterns.csv", index=False)

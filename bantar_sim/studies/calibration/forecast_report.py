@@ -1,0 +1,130 @@
+"""The forecast check's report: ``report.md`` (tables and plain verdicts) and the figure.
+
+Kept apart from the computation (:mod:`bantar_sim.studies.calibration.forecast`): this module only reads
+the score tables it is given.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bantar_sim.reporting.figures import OBSERVED_COLOUR, new_figure, save_figure
+from bantar_sim.reporting.markdown import fmt, markdown_table
+
+NAIVE_LABELS = {"last": "last year's count", "mean": "mean of the training years"}
+
+
+def verdict_lines(summary: pd.DataFrame) -> list[str]:
+    """One plain sentence per origin, level and naive forecast: does the model beat it (all horizons)?
+
+    "Beats" means a lower mean CRPS (skill score > 0); the 90% coverage is quoted beside it because a
+    forecast can win on CRPS with intervals that are too narrow.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`~bantar_sim.studies.calibration.forecast.summarise_scores`.
+
+    Returns
+    -------
+    list of str
+    """
+    lines = []
+    for _, r in summary[summary["horizon"] == "all"].iterrows():
+        for k, label in NAIVE_LABELS.items():
+            skill = r[f"skill_vs_{k}"]
+            if not np.isfinite(skill):
+                word = "cannot be compared with"
+            else:
+                word = "beats" if skill > 0 else "does NOT beat"
+            lines.append(f"origin {r['origin']}, {r['level']}-years: the model {word} {label} "
+                         f"(CRPS {fmt(r['crps_model'])} vs {fmt(r[f'crps_{k}'])}, skill {fmt(skill, 2)}; "
+                         f"90% coverage model {fmt(r['coverage90_model'], 2)}, naive {fmt(r[f'coverage90_{k}'], 2)}, "
+                         f"n = {r['n']})")
+    return lines
+
+
+def summary_table(summary: pd.DataFrame, origin: int) -> str:
+    """The Markdown table of one origin: CRPS, skill scores and 90% coverage per level and horizon."""
+    rows = []
+    for _, r in summary[summary["origin"] == origin].iterrows():
+        rows.append([r["level"], r["horizon"], r["n"], fmt(r["crps_model"]), fmt(r["crps_last"]), fmt(r["crps_mean"]),
+                     fmt(r["skill_vs_last"], 2), fmt(r["skill_vs_mean"], 2), fmt(r["coverage90_model"], 2),
+                     fmt(r["coverage90_last"], 2), fmt(r["coverage90_mean"], 2)])
+    return markdown_table(["level", "horizon", "n", "CRPS model", "CRPS last", "CRPS mean", "skill vs last",
+                           "skill vs mean", "cov90 model", "cov90 last", "cov90 mean"], rows)
+
+
+def write_report(path: Path, prov: Mapping, summary: pd.DataFrame, verdicts: list[str]) -> None:
+    """Write ``report.md``: command, seed, model version, commit, settings, a table per origin, verdicts.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    prov : mapping
+        ``command, seed, model_version, git_commit, date, priors, settings, wall_clock_s_per_origin``.
+    summary : DataFrame
+        :func:`~bantar_sim.studies.calibration.forecast.summarise_scores`.
+    verdicts : list of str
+        :func:`verdict_lines`.
+    """
+    s = prov["settings"]
+    lines = ["# Rolling-origin forecasts", "",
+             f"- command: `{prov['command']}`", f"- seed: {prov['seed']}",
+             f"- model version: {prov['model_version']}", f"- commit: {prov['git_commit']}",
+             f"- date: {prov['date']}", f"- priors: {prov['priors']} (frozen: no data year after 2016)",
+             "- settings: " + ", ".join(f"{k} {s[k]}" for k in (
+                 "origins", "population_size", "max_populations", "max_walltime", "predictive_runs", "scale",
+                 "households_per_rt", "naive_draws", "executor", "workers")),
+             "- wall-clock per origin (s): " + ", ".join(f"{o}: {t}" for o, t in
+                                                          prov["wall_clock_s_per_origin"].items()),
+             "",
+             "Each origin is calibrated on 2014–origin (held-out mode of `bantar-sim calibrate`, results in "
+             "`origin_<year>/`) and its posterior predictive scored against Table 3 (at the simulated scale) "
+             "for every later year to 2020. CRPS: continuous ranked probability score, mean over the "
+             "city-years or sub-district-years (winners; lower is better). Skill = 1 − CRPS model / CRPS "
+             "naive (> 0: the model is better). Naive forecasts: last training year's count, and the mean of "
+             "the training years after the 2014 pilot, each with Poisson noise. cov90: share of observed "
+             "counts inside the central 90% interval (0.9 if calibrated).", "",
+             "## Does the model beat the naive forecasts?", ""]
+    lines += [f"- {v}" for v in verdicts]
+    for origin in sorted(summary["origin"].unique()):
+        lines += ["", f"## Origin {origin} (trained on 2014–{origin})", "", summary_table(summary, origin)]
+    lines += ["", "Files: `forecast_scores.csv` (every forecast year and area), `forecast_summary.csv` (the tables "
+              "above), `forecast_city_bands.csv` and `forecast_city.png` (city winners: observed, model 90% band, "
+              "naive forecasts), `forecast.json` (provenance).", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def plot_forecasts(scores: pd.DataFrame, bands: pd.DataFrame, path: Path) -> Path:
+    """One panel per origin: observed city winners, the model's 90% band and median, the naive forecasts.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        :func:`~bantar_sim.studies.calibration.forecast.score_forecasts` rows (the naive points).
+    bands : DataFrame
+        City winners per origin and year (``observed, median, q05, q95, trained``).
+    path : Path
+        The PNG to write.
+    """
+    origins = sorted(bands["origin"].unique())
+    fig, axes = new_figure(1, len(origins), figsize=(4.2 * len(origins), 3.8), squeeze=False, sharey=True)
+    for ax, origin in zip(axes[0], origins):
+        b = bands[bands["origin"] == origin]
+        ax.fill_between(b["year"], b["q05"], b["q95"], color="tab:blue", alpha=0.25, label="model 90% band")
+        ax.plot(b["year"], b["median"], color="tab:blue", lw=1.5, label="model median")
+        ax.plot(b["year"], b["observed"], "o-", color=OBSERVED_COLOUR, lw=1, ms=4, label="observed (Table 3)")
+        c = scores[(scores["origin"] == origin) & (scores["level"] == "city")]
+        for k, style in (("last", "s--"), ("mean", "^:")):
+            ax.plot(c["year"], c[f"point_{k}"], style, ms=5, label=f"naive: {NAIVE_LABELS[k]}")
+        ax.axvspan(b["year"].min() - 0.5, origin + 0.5, color="0.9", zorder=0)
+        ax.set_title(f"trained on 2014–{origin}")
+        ax.set_xlabel("year")
+    axes[0][0].set_ylabel("winners per year, city (simulated scale)")
+    axes[0][-1].legend(fontsize=7, loc="upper left")
+    return save_figure(fig, path)

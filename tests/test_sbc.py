@@ -1,0 +1,130 @@
+"""Simulation-based calibration (issue 15 item 1): the coverage machinery on a toy problem with a known
+posterior, a deliberately broken posterior it must flag, and a tiny end-to-end run of the real model.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chisquare
+
+from bantar_sim.cli import main as cli_main
+from bantar_sim.engine.executors import SerialExecutor
+from bantar_sim.studies.calibration.sbc import (
+    LABELS,
+    SBCConfig,
+    abc_posterior,
+    binned_ranks,
+    clopper_pearson,
+    coverage_table,
+    label,
+    rank_bins,
+    run_sbc,
+    summarise_truth,
+    toy_priors,
+    toy_simulator,
+)
+from bantar_sim.studies.calibration.stats import StatSpec
+from bantar_sim.studies.calibration.targets import CalibrationInputError
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sbc") / "toy"
+    cfg = SBCConfig(priors=toy_priors(), reference=2000, truths=200, accept=0.05, draws=100, seed=1, out=out,
+                    simulator=toy_simulator)
+    return run_sbc(cfg, SerialExecutor(), progress=False)
+
+
+def test_toy_coverage_holds_for_informative_parameters(toy):
+    cov = toy.coverage.set_index("parameter")
+    for p in ("a", "b"):
+        assert cov.loc[p, "coverage90_low"] <= 0.9 <= cov.loc[p, "coverage90_high"], cov.loc[p]
+        assert cov.loc[p, "label"] == "recovered"
+    # The exact posterior of a is N(s_a, 0.05^2): its 90% interval is 0.164 wide (prior width 1).
+    assert cov.loc["a", "width90_rel"] == pytest.approx(2 * 1.645 * 0.05, rel=0.25)
+    assert cov.loc["c", "label"] == "weakly identified"        # observed by nothing: posterior = prior
+
+
+def test_toy_ranks_are_uniform(toy):
+    for p in ("a", "b", "c"):
+        counts = binned_ranks(toy.ranks[f"{p}.rank"].to_numpy(), 100, rank_bins(100, len(toy.ranks)))
+        assert chisquare(counts).pvalue > 0.001, (p, counts)
+
+
+def test_adjusted_posterior_stays_inside_prior(toy):
+    for p in toy_priors():
+        assert (toy.ranks[f"{p.name}.q05"] >= p.low).all() and (toy.ranks[f"{p.name}.q95"] <= p.high).all()
+
+
+def test_toy_writes_report(toy):
+    for f in ("report.md", "coverage.csv", "ranks.csv", "rank_histograms.png", "sbc.json"):
+        assert (toy.out_dir / f).is_file(), f
+    assert (toy.out_dir / "runs").is_dir()
+    text = (toy.out_dir / "report.md").read_text()
+    assert "recovered" in text and "rank_histograms.png" in text
+
+
+def test_shrunk_posterior_is_flagged_miscalibrated():
+    """Intervals 3x too narrow must fail the check: the check can fail."""
+    priors = toy_priors()
+    lows, highs = np.array([p.low for p in priors]), np.array([p.high for p in priors])
+    ss = np.random.SeedSequence(7).spawn(2)
+    rng = np.random.default_rng(ss[0])
+    theta = rng.uniform(lows, highs, size=(2000, 3))
+    stats = np.array([list(toy_simulator(dict(zip("abc", t)), int(s)).values())
+                      for t, s in zip(theta, rng.integers(0, 2**32, 2000))])
+    r2 = np.random.default_rng(ss[1])
+    rows = []
+    for i in range(150):
+        t = r2.uniform(lows, highs)
+        obs = np.array(list(toy_simulator(dict(zip("abc", t)), 10_000 + i).values()))
+        post = abc_posterior(theta, stats, obs, lows, highs, 0.05, list("abc")).shrunk(3.0)
+        rows.append(summarise_truth(t, post, 100, r2))
+    cov = coverage_table(pd.DataFrame(rows), priors, 100).set_index("parameter")
+    for p in ("a", "b"):
+        assert cov.loc[p, "label"] == "not identified / miscalibrated", cov.loc[p]
+        assert cov.loc[p, "coverage90_high"] < 0.9
+
+
+def test_labels_and_binomial_interval():
+    lo, hi = clopper_pearson(90, 100)
+    assert lo < 0.9 < hi and lo == pytest.approx(0.8238, abs=1e-3)
+    assert clopper_pearson(0, 10)[0] == 0.0 and clopper_pearson(10, 10)[1] == 1.0
+    assert label(0.85, 0.95, 0.2) == LABELS[0]
+    assert label(0.85, 0.95, 0.6) == LABELS[1]
+    assert label(0.6, 0.8, 0.2) == LABELS[2]
+
+
+@pytest.mark.parametrize("kw, words", [({"reference": 5}, "--reference"), ({"accept": 0.0}, "--accept"),
+                                       ({"reference": 20, "accept": 0.1}, "at least 10"),
+                                       ({"draws": 0}, "--draws")])
+def test_bad_options_refused(kw, words, tmp_path):
+    with pytest.raises(CalibrationInputError, match=words):
+        run_sbc(SBCConfig(out=tmp_path / "x", **kw), SerialExecutor(), progress=False)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_bad_input_exit_2(tmp_path, capsys):
+    code = cli_main(["sbc", "--accept", "2", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--accept" in err
+
+
+def test_model_end_to_end_tiny(tmp_path, capsys):
+    """The real model, tiny: 40 reference simulations and 5 truths at scale 0.05; runs and writes its files."""
+    out = tmp_path / "sbc"
+    code = cli_main(["sbc", "--reference", "40", "--truths", "5", "--accept", "0.25", "--scale", "0.05",
+                     "--households-per-rt", "10", "--executor", "serial", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    cov = pd.read_csv(out / "coverage.csv")
+    assert len(cov) == 8 and set(cov["label"]) <= set(LABELS)
+    ranks = pd.read_csv(out / "ranks.csv")
+    assert len(ranks) == 5
+    assert (out / "rank_histograms.png").stat().st_size > 1000
+    text = (out / "report.md").read_text()
+    assert "model version" in text and "seed: 2015" in text
+    # The statistics are the default calibration's, pattern statistic included.
+    assert json.loads((out / "sbc.json").read_text())["statistics"] == StatSpec(patterns=True).keys()
