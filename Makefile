@@ -11,7 +11,7 @@ PYTHON_312 := $(shell \
   done)
 
 .PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sbc sensitivity \
-        experiments viz clean forecast-check
+        experiments viz clean forecast-check compare-models
 
 # The browser test (tests/test_app.py) drives Debian's chromium at this path.
 CHROMIUM ?= /usr/bin/chromium
@@ -73,6 +73,12 @@ forecast-check: venv
 # production [settings] (scale 1.0, 30 households per RT); results in outputs/calibration/sbc/.
 sbc: venv
 	$(BIN)/bantar-sim sbc --reference 3000 --truths 100
+
+# Model comparison at production settings (issue 15): the default calibration's population, generations and
+# household count (priors file's [settings]), once per seed; posterior model probabilities per seed and their
+# largest difference in outputs/calibration/compare/ (each seed's comparison in seed_<seed>/).
+compare-models: venv
+	$(BIN)/bantar-sim calibrate --compare-models --seeds 2014,2015
 
 sensitivity: venv
 	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method sobol

@@ -75,12 +75,15 @@ def test_small_calibration_end_to_end(small_run):
     assert tuple(cal[n] for n in priors.names) in rows          # an accepted particle of the last generation
     make_params(cal)
     prov = tomllib.loads((out / "calibrated.toml").read_text())["provenance"]
-    # The pattern filter re-simulated every particle; the point is the best passing one (or flagged if none).
+    # The pattern filter re-simulated every particle; the point is the passing medoid (or flagged if none).
     pat = pd.read_csv(out / "patterns.csv")
     assert len(pat) == 12 and (pat["passes"] == post["passes_patterns"]).all()
     assert prov["particles_passing_patterns"] == int(pat["passes"].sum())
-    chosen = pat.loc[pat["passes"]] if pat["passes"].any() else pat
-    assert prov["point_distance"] == pytest.approx(chosen["distance"].min())
+    if pat["passes"].any():       # issue 15: the weighted medoid of the passing particles, itself passing
+        assert prov["point"].startswith("weighted medoid")
+        assert np.isclose(pat.loc[pat["passes"], "distance"], prov["point_distance"]).any()
+    else:
+        assert prov["point_distance"] == pytest.approx(pat["distance"].min())
     assert ("NO particle" in prov["point"]) == (not pat["passes"].any())
     assert prov["seed"] == 2014 and prov["population_size"] == 12 and prov["generations"] == 2
     assert prov["data_sha256"] == default_targets().sha256
@@ -361,8 +364,9 @@ def test_calibrate_writes_its_own_folder_and_promote_is_explicit(tmp_path, monke
     result = project / "outputs" / "calibration" / "calibrate"
     prov = tomllib.loads((result / "calibrated.toml").read_text())["provenance"]
     assert prov["calibrated_parameters"] == load_priors(PRIORS).names and prov["model_version"]
-    assert ("best passing particle" in printed) == (prov["particles_passing_patterns"] > 0)
-    assert ("best passing particle" in (result / "summary.txt").read_text()) == (prov["particles_passing_patterns"] > 0)
+    medoid, passing = "weighted medoid of the passing particles", prov["particles_passing_patterns"] > 0
+    assert (medoid in printed) == passing
+    assert (medoid in (result / "summary.txt").read_text()) == passing
     assert "--promote outputs/calibration/calibrate" in printed
 
     zero = tmp_path / "zero"

@@ -8,7 +8,9 @@ Modes (calibration/README.md has the results and the commands that made them):
 - ``--promote RESULT_FOLDER``: make a default-mode result the shipped set (``calibration/calibrated.toml``,
   ``posterior.csv`` ...), refused when no particle passes the patterns;
 - ``--synthetic``: perfect-model test; ``--train-years 2014-YYYY``: held-out validation;
-  ``--compare-models``: pyabc model selection among the variants of the priors file.
+  ``--compare-models``: pyabc model selection among the variants of the priors file; with
+  ``--seeds 2014,2015`` once per seed, with a table of how the model probabilities move between seeds
+  (:func:`~bantar_sim.studies.calibration.compare.compare_models`, default ``outputs/calibration/compare/``).
 
 Exit codes: 0 done; 2 bad input (nothing run or written); 1 a failure during work (no generation
 completed, output folder locked or not writable part-way), previous results unchanged.
@@ -27,6 +29,7 @@ from bantar_sim.studies.calibration import (
     promote,
     run_calibration,
 )
+from bantar_sim.studies.calibration.compare import CompareConfig, compare_models
 
 D = CalibrationConfig()
 
@@ -71,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "midpoint)")
     g.add_argument("--compare-models", action="store_true",
                    help="model selection among the baseline and the [variants] of the priors file")
+    g.add_argument("--seeds", default=None, metavar="S1,S2[,...]",
+                   help="--compare-models: run the comparison once per seed (each in --out/seed_<seed>/) and "
+                        "report the posterior model probabilities per seed and their largest difference")
     g = parser.add_argument_group("simulation settings (override the priors file's [settings])")
     g.add_argument("--scale", type=float, default=None, help="share of each sub-district's RTs")
     g.add_argument("--households-per-rt", type=float, default=None, help="mean households per RT")
@@ -101,6 +107,26 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
         workers=args.workers, scheduler=args.scheduler, command=_command_line(args))
 
 
+def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
+    """The :class:`CompareConfig` of ``--compare-models --seeds`` (checked later, by the workflow).
+
+    Raises
+    ------
+    CalibrationInputError
+        ``--seeds`` is not a comma-separated list of integers.
+    """
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        raise CalibrationInputError(f"--seeds {args.seeds!r}: allowed: two or more integers separated by commas, "
+                                    "e.g. 2014,2015") from None
+    return CompareConfig(
+        seeds=seeds, population_size=args.population_size, max_populations=args.max_populations,
+        max_walltime=args.max_walltime, predictive_runs=args.predictive_runs, scale=args.scale,
+        households_per_rt=args.households_per_rt, prior=args.prior, out=args.out, executor=args.executor,
+        workers=args.workers, scheduler=args.scheduler, command=_command_line(args))
+
+
 def _command_line(args: argparse.Namespace) -> str:
     """The command as typed (console script), else rebuilt from the flags that differ from the defaults."""
     if sys.argv[1:2] == ["calibrate"]:
@@ -128,6 +154,14 @@ def main(args: argparse.Namespace) -> int:
         if args.promote is not None:
             done = promote(args.promote)
             print(done.describe())
+            return 0
+        if args.seeds is not None:
+            if not args.compare_models:
+                raise CalibrationInputError("--seeds applies only with --compare-models")
+            done = compare_models(compare_config_from_args(args), progress=not args.no_progress)
+            print(f"wrote {done.out}/: {' '.join(done.files)}\nlargest difference in model probability between "
+                  f"seeds: {done.max_abs_difference:.3g}; preferred variant per seed: " + ", ".join(
+                      f"{s} {v}" for s, v in done.preferred.items()))
             return 0
         config = config_from_args(args)
         result = run_calibration(config, progress=not args.no_progress)

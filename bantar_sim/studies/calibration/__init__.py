@@ -7,10 +7,12 @@ pattern criteria), :mod:`.config` (:class:`CalibrationConfig`), :mod:`.abc` (the
 :func:`sample_posterior`), :mod:`.promote` (:func:`promote`: a result becomes the shipped set).
 """
 from bantar_sim.studies.calibration.abc import CalibrationUnfinishedError
+from bantar_sim.studies.calibration.compare import CompareConfig, CompareResult, compare_models
 from bantar_sim.studies.calibration.config import CalibrationConfig
 from bantar_sim.studies.calibration.promote import Promotion, promote
 from bantar_sim.studies.calibration.targets import CalibrationInputError
 from bantar_sim.studies.calibration.workflow import CalibrationResult, run_calibration, sample_posterior
 
 __all__ = ["CalibrationConfig", "CalibrationResult", "CalibrationInputError", "CalibrationUnfinishedError",
-           "Promotion", "promote", "run_calibration", "sample_posterior"]
+           "CompareConfig", "CompareResult", "Promotion", "compare_models", "promote", "run_calibration",
+           "sample_posterior"]

@@ -6,9 +6,9 @@ contradicts the paper ("The bantar concept did not continue after the assessment
 due to the waning of community participation", §Result). Following Grimm et al. (2005, Science 310:987),
 the patterns enter the ABC distance as a fourth target group (their violation, observed 0), and each
 accepted particle is then re-simulated and kept only if it shows the brief's patterns 3 and 4; the
-calibrated set is the best-fitting particle among those kept. The criteria and the pattern statistics are
-in :mod:`bantar_sim.studies.calibration.stats` (:data:`PATTERN_CRITERIA`, :func:`pattern_stats`), computed
-from a run's ``rt_year`` table; this module re-simulates and filters.
+calibrated set is the weighted medoid of the particles kept (:func:`weighted_medoid`). The criteria and
+the pattern statistics are in :mod:`bantar_sim.studies.calibration.stats` (:data:`PATTERN_CRITERIA`,
+:func:`pattern_stats`), computed from a run's ``rt_year`` table; this module re-simulates and filters.
 """
 from __future__ import annotations
 
@@ -34,9 +34,59 @@ from bantar_sim.studies.calibration.stats import (
 from bantar_sim.studies.calibration.targets import Variant
 
 __all__ = ["PATTERN_CRITERIA", "Criterion", "pattern_stats", "violation", "passes", "filter_particles",
-           "pattern_filter", "FILTER_TABLES"]
+           "pattern_filter", "weighted_medoid", "FILTER_TABLES", "MEDOID_NOTE"]
 
 FILTER_TABLES = ("subdistrict_year", "rt_year")
+MEDOID_NOTE = "weighted medoid of the pattern-passing particles (prior-range scaled)"
+
+
+def weighted_medoid(values: np.ndarray, weights: np.ndarray, lows: np.ndarray, highs: np.ndarray,
+                    candidates: np.ndarray | None = None) -> int:
+    """The weighted medoid: the particle with the smallest weighted sum of distances to all the others.
+
+    Why a medoid: the old point (the passing particle with the smallest *noisy* re-simulated distance)
+    is the arg-min of a few stochastic runs per particle, so it jumps across the posterior from one seed
+    to the next (issue 15 item 6). The medoid depends on the whole weighted cloud of particles, which
+    two seeds estimate alike, and it is still a real particle (so it passed the patterns), unlike a
+    posterior mean or median that may fall between the modes of a correlated posterior.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, k)
+        The particles' parameter values.
+    weights : ndarray, shape (n,)
+        Their posterior weights (need not sum to 1; must be >= 0 with a positive sum over ``candidates``).
+    lows, highs : ndarray, shape (k,)
+        The prior ranges: each parameter is scaled by ``high - low`` so that no parameter's unit
+        dominates the Euclidean distance.
+    candidates : ndarray of bool, shape (n,), optional
+        Which particles may be chosen and enter the sum (default all); e.g. the pattern-passing ones.
+
+    Returns
+    -------
+    int
+        The row index (into ``values``) of the medoid; always a candidate.
+
+    Raises
+    ------
+    ValueError
+        No candidate, or shapes that do not match.
+    """
+    x = np.asarray(values, float)
+    w = np.asarray(weights, float)
+    if x.ndim != 2 or w.shape != (x.shape[0],):
+        raise ValueError(f"values must be (n, k) and weights (n,); got {x.shape} and {w.shape}")
+    mask = np.ones(len(x), bool) if candidates is None else np.asarray(candidates, bool)
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        raise ValueError("weighted_medoid: no candidate particle")
+    span = np.asarray(highs, float) - np.asarray(lows, float)
+    z = x[idx] / span
+    d = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=-1))
+    wc = w[idx]
+    if not np.isfinite(wc).all() or wc.sum() <= 0:
+        wc = np.ones_like(wc)
+    return int(idx[int(np.argmin(d @ wc))])
 
 
 def _particle_run(task) -> dict:
@@ -74,8 +124,10 @@ def pattern_filter(variant: Variant, spec: StatSpec, df: pd.DataFrame, w: np.nda
                    progress: bool = True) -> tuple[dict, dict, list[str], pd.DataFrame]:
     """Re-simulate every accepted particle, keep those that show patterns 3 and 4, and pick the point.
 
-    The calibrated point is the passing particle with the smallest mean re-simulated distance to Table 3;
-    if none passes, the particle with the smallest distance, flagged as such (never called "passing").
+    The calibrated point is the weighted medoid of the passing particles (:func:`weighted_medoid`, each
+    parameter scaled by its prior range, weights = posterior weights): stable across seeds, and a real
+    particle that passed. If none passes, the particle with the smallest mean re-simulated distance,
+    flagged as such (never called "passing"; such a result cannot be promoted).
 
     Returns
     -------
@@ -100,9 +152,12 @@ def pattern_filter(variant: Variant, spec: StatSpec, df: pd.DataFrame, w: np.nda
                      f"(median {per[k].median():.3g})")
     lines.append(f"  all patterns: {n_pass}/{len(per)} particles, posterior weight {w_pass:.3f}")
     if n_pass:
-        best = per[per["passes"]].sort_values("distance").iloc[0]
-        point_note = ("accepted particle of the last generation that passes the pattern filter, with the "
-                      "smallest mean re-simulated distance")
+        names = [p.name for p in variant.priors]
+        m = weighted_medoid(per[names].to_numpy(float), per["weight"].to_numpy(float),
+                            np.array([p.low for p in variant.priors]), np.array([p.high for p in variant.priors]),
+                            per["passes"].to_numpy(bool))
+        best = per.iloc[m]
+        point_note = MEDOID_NOTE
     else:
         best = per.sort_values("distance").iloc[0]
         point_note = "NO particle passes the pattern filter: the particle with the smallest re-simulated distance"

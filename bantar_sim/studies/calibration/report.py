@@ -234,7 +234,7 @@ def calibrated_line(values: Mapping, variant: Variant, distance: float, chosen: 
     if not filtered:
         how = "best-fitting accepted particle"
     elif chosen.get("particles_passing_patterns", 0) > 0:
-        how = "best passing particle"
+        how = "weighted medoid of the passing particles"
     else:
         how = "NO particle passes the patterns: best-fitting particle, not promotable"
     vals = ", ".join(f"{p.name} = {values[p.name]:.4g}" for p in variant.priors)
