@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -62,24 +63,24 @@ class RunTables:
     window_start: int
     horizon: int
 
-    @property
+    @cached_property
     def runs(self) -> pd.Index:
         """The run ids, sorted."""
         return pd.Index(sorted(self.city["run_id"].unique()), name="run_id")
 
-    @property
+    @cached_property
     def last(self) -> pd.DataFrame:
         """Each run's horizon-year row of ``city_year``, indexed by run id."""
         c = self.city
         return c[c["year"] == self.horizon].set_index("run_id")
 
-    @property
+    @cached_property
     def window(self):
         """``city_year`` rows of the policy period, grouped by run id."""
         c = self.city
         return c[c["year"] >= self.window_start].groupby("run_id")
 
-    @property
+    @cached_property
     def whole(self):
         """``city_year`` rows of the whole run, grouped by run id."""
         return self.city.groupby("run_id")
@@ -126,9 +127,10 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 def _wins_gini(t: RunTables, first_year: int, last_year: int) -> pd.Series:
     sdt = t.subdistrict
     part = sdt[(sdt["year"] >= first_year) & (sdt["year"] <= last_year)]
-    per_sd = part.groupby(["run_id", "subdistrict"], observed=True).agg(wins=("winners", "sum"), rts=("rts", "first"))
-    per_sd["rate"] = per_sd["wins"] / per_sd["rts"]
-    return per_sd.groupby(level="run_id")["rate"].apply(lambda s: gini(s.to_numpy()))
+    g = part.groupby(["run_id", "subdistrict"], observed=True)
+    rate = g["winners"].sum() / g["rts"].first()
+    out = {rid: gini(r.to_numpy()) for rid, r in rate.groupby(level="run_id")}
+    return pd.Series(out, dtype=float).rename_axis("run_id")
 
 
 def _sustained(t: RunTables, k: int) -> pd.Series:
