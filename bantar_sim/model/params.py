@@ -17,7 +17,7 @@ from typing import Any
 from bantar_sim.model.specs import SPECS, START_YEAR, Spec
 
 __all__ = ["SPECS", "START_YEAR", "Spec", "BantarParams", "ParameterError", "check_value", "did_you_mean",
-           "load_param_file", "make_params", "markdown_table", "read_toml"]
+           "load_param_file", "make_params", "markdown_table", "read_toml", "PARAM_FILE_TABLES"]
 
 
 class ParameterError(ValueError):
@@ -199,16 +199,24 @@ def read_toml(path: Path, missing: str, error: type[ParameterError] = ParameterE
         raise error(f"{path}: not a UTF-8 text file: {err}") from None
 
 
-def load_param_file(path: str | Path) -> dict:
-    """Read parameter overrides from a TOML ([params] table or top level) or JSON file, validated.
+# Tables a parameter file may hold: the parameters, and a [provenance] note (ignored), as calibrated.toml has.
+PARAM_FILE_TABLES = ("params", "provenance")
 
-    Names and values are checked at read time, so a bad file fails before any run. An empty file, an extra
-    table or an unreadable file is an error naming the file (nothing is silently ignored).
+
+def load_param_file(path: str | Path, where: str | None = None) -> dict:
+    """Read parameter overrides from a TOML or JSON file, strictly, and validate them before any run.
+
+    Allowed: parameters at the top level, or under a ``[params]`` table (JSON: an object, or
+    ``{"params": {...}}``); a ``[provenance]`` table is ignored. An empty file, a binary file, a folder,
+    an unknown table, a nested value, or a parameter both at top level and under ``[params]`` is an error
+    naming the file (nothing is silently ignored).
 
     Parameters
     ----------
     path : str or Path
-        The file; JSON if its suffix is `.json`, else TOML.
+        The file; JSON if its suffix is ``.json``, else TOML.
+    where : str, optional
+        How the user named the file, for messages (e.g. ``"--params FILE"``; default: the path).
 
     Returns
     -------
@@ -218,39 +226,53 @@ def load_param_file(path: str | Path) -> dict:
     Raises
     ------
     ParameterError
-        The file is missing or unreadable, or a name or value is not allowed (the file is named).
+        Naming the file and what is allowed.
     """
     path = Path(path)
-    kind = "JSON" if path.suffix == ".json" else "TOML"
+    where = where or str(path)
+    allowed = ("allowed: a TOML file with parameters under [params] (or at top level), or a JSON object of "
+               "parameters")
+    if path.is_dir():
+        raise ParameterError(f"{where}: is a folder; {allowed}")
     if not path.is_file():
-        raise ParameterError(f"{path}: parameter file not found (or not a file); allowed: a {kind} file of "
-                             "parameter = value")
+        raise ParameterError(f"{where}: parameter file not found")
     try:
-        text = path.read_bytes().decode("utf-8")
-        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ParameterError(f"{where}: cannot be read ({err.strerror}); {allowed}") from None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise ParameterError(f"{path}: not a UTF-8 text file; allowed: a {kind} file of parameter = value") from None
+        raise ParameterError(f"{where}: not a text file (not UTF-8); {allowed}") from None
+    if "\x00" in text:
+        raise ParameterError(f"{where}: a binary file (NUL bytes); {allowed}")
+    is_json = path.suffix.lower() == ".json"
+    try:
+        data = json.loads(text) if is_json else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ParameterError(f"{path}: not valid {kind}: {' '.join(str(err).split())}") from None
+        raise ParameterError(f"{where}: not valid {'JSON' if is_json else 'TOML'}: {' '.join(str(err).split())}") \
+            from None
     if not isinstance(data, dict):
-        raise ParameterError(f"{path}: expected a table of parameters (parameter = value), got {type(data).__name__}")
-    if "params" in data:
-        if not isinstance(data["params"], dict):
-            raise ParameterError(f"{path}: 'params' must be a table of parameter = value")
-        others = [k for k in data if k != "params"]
-        if others:
-            raise ParameterError(f"{path}: unexpected top-level entries {', '.join(map(repr, others))} beside "
-                                 "[params]; allowed: only a [params] table (or parameter = value lines)")
-        data = data["params"]
-    tables = [k for k, v in data.items() if isinstance(v, dict)]
-    if tables:
-        raise ParameterError(f"{path}: unexpected table(s) {', '.join(map(repr, tables))}; allowed: parameter = "
-                             "value lines (optionally under [params])")
-    if not data:
-        raise ParameterError(f"{path}: holds no parameters; allowed: parameter = value lines (optionally under "
-                             "[params])")
-    make_params(data, where=str(path))
-    return data
+        raise ParameterError(f"{where}: holds a {type(data).__name__}; {allowed}")
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    unknown = [k for k in tables if k not in PARAM_FILE_TABLES]
+    if unknown:
+        hint = did_you_mean(unknown[0], PARAM_FILE_TABLES)
+        raise ParameterError(f"{where}: unknown table [{unknown[0]}]{hint}; {allowed} (a [provenance] table is "
+                             "ignored)")
+    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    params = dict(tables.get("params", {}))
+    both = [k for k in top if k in params]
+    if both:
+        raise ParameterError(f"{where}: parameter '{both[0]}' is set twice, at top level and under [params]")
+    params.update(top)
+    if not params:
+        raise ParameterError(f"{where}: sets no parameter (empty file or empty [params]); {allowed}")
+    nested = [k for k, v in params.items() if isinstance(v, (dict, list))]
+    if nested:
+        raise ParameterError(f"{where}: '{nested[0]}' must be a single value; {allowed}")
+    make_params(params, where=where)
+    return params
 
 
 def markdown_table() -> str:

@@ -14,8 +14,6 @@ code 2). The parameter overrides of a run are layered, later layers winning:
 from __future__ import annotations
 
 import hashlib
-import json
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +21,13 @@ from typing import Any
 
 from bantar_sim.engine.task import SEED_MAX, spawn_seeds
 from bantar_sim.model.city import counts_ok
-from bantar_sim.model.params import SPECS, ParameterError, check_value, did_you_mean, make_params
+from bantar_sim.model.params import SPECS, ParameterError, check_value, load_param_file, make_params
 from bantar_sim.studies.inputs import ParameterSet, resolve_parameter_set
 
 MAX_REPLICATIONS = 10_000
 #: Tables kept by replicate 0 (``rt_year``, one row per RT and year, is written for replicate 0 only).
 TABLES_FIRST = ("city_year", "subdistrict_year", "table3", "metrics", "rt_year")
 TABLES_OTHERS = ("city_year", "subdistrict_year", "table3", "metrics")
-#: Tables a parameter file may hold: parameters under [params] (or at top level); [provenance] is
-#: descriptive (a calibrated set's record) and ignored.
-PARAM_FILE_TABLES = ("params", "provenance")
 
 
 @dataclass(frozen=True)
@@ -138,11 +133,7 @@ def parse_settings(items: Iterable[str], flag: str = "--set") -> dict[str, Any]:
 
 
 def read_params_file(path: str | Path) -> ParamsFile:
-    """Read a parameter file strictly: a UTF-8 TOML or JSON file of parameters, nothing else.
-
-    Allowed: parameters at the top level, or under a ``[params]`` table (JSON: an object, or
-    ``{"params": {...}}``); a ``[provenance]`` table is ignored. An empty file, a binary file, a folder,
-    an unknown table or a parameter both at top level and under ``[params]`` is an error naming the file.
+    """Read a ``--params`` file (:func:`bantar_sim.model.params.load_param_file`, strict) with its sha256.
 
     Raises
     ------
@@ -150,48 +141,8 @@ def read_params_file(path: str | Path) -> ParamsFile:
         Naming the file and what is allowed.
     """
     path = Path(path)
-    allowed = ("allowed: a TOML file with parameters under [params] (or at top level), or a JSON object of "
-               "parameters")
-    if path.is_dir():
-        raise ParameterError(f"--params {path}: is a folder; {allowed}")
-    if not path.is_file():
-        raise ParameterError(f"--params {path}: parameter file not found")
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ParameterError(f"--params {path}: cannot be read ({err.strerror}); {allowed}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ParameterError(f"--params {path}: not a text file (not UTF-8); {allowed}") from None
-    if "\x00" in text:
-        raise ParameterError(f"--params {path}: a binary file (NUL bytes); {allowed}")
-    is_json = path.suffix.lower() == ".json"
-    try:
-        data = json.loads(text) if is_json else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
-        raise ParameterError(f"--params {path}: not valid {'JSON' if is_json else 'TOML'}: {err}") from None
-    if not isinstance(data, dict):
-        raise ParameterError(f"--params {path}: holds a {type(data).__name__}; {allowed}")
-    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
-    unknown = [k for k in tables if k not in PARAM_FILE_TABLES]
-    if unknown:
-        hint = did_you_mean(unknown[0], PARAM_FILE_TABLES)
-        raise ParameterError(f"--params {path}: unknown table [{unknown[0]}]{hint}"
-                             f"; {allowed} (a [provenance] table is ignored)")
-    top = {k: v for k, v in data.items() if not isinstance(v, dict)}
-    params = dict(tables.get("params", {}))
-    both = [k for k in top if k in params]
-    if both:
-        raise ParameterError(f"--params {path}: parameter '{both[0]}' is set twice, at top level and under [params]")
-    params.update(top)
-    if not params:
-        raise ParameterError(f"--params {path}: sets no parameter (empty file or empty [params]); {allowed}")
-    nested = [k for k, v in params.items() if isinstance(v, (dict, list))]
-    if nested:
-        raise ParameterError(f"--params {path}: '{nested[0]}' must be a single value; {allowed}")
-    make_params(params, where=f"--params {path}")
-    return ParamsFile(path, hashlib.sha256(raw).hexdigest(), params)
+    params = load_param_file(path, where=f"--params {path}")
+    return ParamsFile(path, hashlib.sha256(path.read_bytes()).hexdigest(), params)
 
 
 def resolve(config: SimulationConfig) -> ResolvedSimulation:
