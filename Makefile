@@ -11,7 +11,7 @@ PYTHON_312 := $(shell \
   done)
 
 .PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sbc sensitivity \
-        experiments viz clean forecast-check compare-models
+        experiments viz clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges
 
 # The browser test (tests/test_app.py) drives Debian's chromium at this path.
 CHROMIUM ?= /usr/bin/chromium
@@ -53,7 +53,7 @@ browser:
 	  exit 1; }
 
 benchmark: venv
-	$(BIN)/python benchmarks/bench_model.py
+	$(BIN)/python benchmarks/bench_model.py --save benchmarks/results/bench_model.json
 
 bench-batch: venv
 	$(BIN)/python benchmarks/bench_batch.py
@@ -80,17 +80,42 @@ sbc: venv
 compare-models: venv
 	$(BIN)/bantar-sim calibrate --compare-models --seeds 2014,2015
 
+# Morris screening, then Sobol on the subset the file names, then copy both into experiments/results/sensitivity/
+# (docs/sensitivity.md's results block is generated from there: make docs).
 sensitivity: venv
+	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method morris
 	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method sobol
+	$(MAKE) publish-sensitivity
+
+# The calibrated parameters' ranges of experiments/sensitivity.toml, from calibration/posterior_summary.csv.
+sensitivity-ranges: venv
+	$(BIN)/python -c "from bantar_sim.studies.sensitivity.ranges import sync_calibrated_ranges as s; \
+	  print('changed:', *s('experiments/sensitivity.toml', 'calibration/posterior_summary.csv'))"
+
+publish-sensitivity: venv
+	$(BIN)/python -c "from bantar_sim.studies.sensitivity.published import publish_latest; \
+	  print(*publish_latest('outputs/sensitivity/jambi_calibrated'), sep='\n')"
 
 experiments: venv
 	for f in experiments/*.toml; do case $$f in *sensitivity*) continue;; esac; $(BIN)/bantar-sim experiment $$f || exit 1; done
+	$(BIN)/bantar-sim publish-experiments
 
 viz: venv
 	$(BIN)/bantar-sim viz
 
 clean:
 	rm -rf outputs/* .pytest_cache
+
+# The generated result passages of README.md, calibration/README.md and docs/ (bantar_sim.studies.docs), from the
+# committed result files; tests/test_generated_docs.py fails when one is stale.
+docs: venv
+	$(BIN)/bantar-sim docs
+
+# The calibrated baseline the calibration README quotes: `bantar-sim run` at the shipped set, its metrics kept.
+baseline: venv
+	$(BIN)/bantar-sim run --out outputs/run
+	$(BIN)/python -c "import os, shutil; t = 'calibration/results/baseline_metrics.csv'; os.makedirs('calibration/results', exist_ok=True); \
+	  shutil.copyfile('outputs/run/metrics.csv', t + '.tmp'); os.replace(t + '.tmp', t)"
 
 odd: venv
 	$(BIN)/bantar-sim params --update-odd docs/ODD.md

@@ -73,6 +73,9 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="3 repeats; reference on scale 0.2")
     ap.add_argument("--json", action="store_true", help="also print a JSON summary")
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--save", default=None, metavar="PATH",
+                    help="also write the JSON summary (with model version and date) to PATH, atomically; "
+                         "README.md's benchmark paragraph is generated from benchmarks/results/bench_model.json")
     args = ap.parse_args(argv)
     reps = 3 if args.quick else args.repeats
     ref_params = {"scale": 0.2} if args.quick else {}
@@ -148,6 +151,16 @@ def main(argv=None):
               f"(1 = linear); 1M households peak RSS {res['scaling']['peak_rss_mib_1M']:.0f} MiB")
     if args.json:
         print(json.dumps(res, indent=2))
+    if args.save:
+        from datetime import UTC, datetime
+
+        from bantar_sim.model.version import MODEL_VERSION
+        from bantar_sim.reporting.blocks import write_text_atomic
+        res["model_version"] = MODEL_VERSION
+        res["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+        res["command"] = "python benchmarks/bench_model.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
+        write_text_atomic(args.save, json.dumps(res, indent=2) + "\n")
     return res
 
 

@@ -22,6 +22,7 @@ from bantar_sim.app import charts
 from bantar_sim.app import page as app
 from bantar_sim.app.layouts import city_layout, node_radius, rt_network_layout
 from bantar_sim.cli import main as cli_main
+from bantar_sim.model.agents import BANTAR, KENCANA
 from bantar_sim.model.data import SUBDISTRICTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,14 +85,33 @@ def test_app_model_uses_preset_and_seed_and_is_reproducible():
 def test_rejected_settings_rebuild_last_accepted_with_a_message():
     cls = app.session_class()
     good = cls(**{**app.default_values(), **SMALL, "social_influence": 5.0})
-    bad = cls(**{**app.default_values(), **SMALL, "lapse_threshold": 0.6, "assessment_threshold": 0.4})
-    assert "lapse_threshold (0.6) must not exceed assessment_threshold (0.4)" in bad.rejected
-    assert bad.p.social_influence == 5.0 and bad.p.lapse_threshold == good.p.lapse_threshold
+    # assessment_threshold is a slider, kencana_threshold is not: a standard above the Kencana standard is
+    # the invalid combination a class can reach.
+    above = round(good.p.kencana_threshold + 0.05, 2)
+    bad = cls(**{**app.default_values(), **SMALL, "assessment_threshold": above})
+    assert (f"kencana_threshold ({good.p.kencana_threshold}) must not be below assessment_threshold ({above}): "
+            "Kencana is the higher tier") in bad.rejected
+    assert bad.p.social_influence == 5.0 and bad.p.assessment_threshold == good.p.assessment_threshold
     bad_seed = cls(**{**app.default_values(), **SMALL, "seed": "twelve"})
     assert "random seed must be a whole number" in bad_seed.rejected
     # a new session never inherits another session's settings
     fresh = app.session_class()(**{**app.default_values(), **SMALL, "preset": "nowhere"})
     assert "city preset must be one of classroom, full" in fresh.rejected and fresh.p.social_influence != 5.0
+
+
+def test_practice_standard_slider_reaches_the_model():
+    """The practice_standard slider sets what "practising" means: 0 makes every RT practising (none faded);
+    at 1 only an RT whose households all took part for 12 months would practise."""
+    lax, strict = small_model(practice_standard=0.0), small_model(practice_standard=1.0)
+    for m in (lax, strict):
+        for _ in range(23):
+            m.step()
+    assert lax.p.practice_standard == 0.0 and strict.p.practice_standard == 1.0
+    assert lax.practising_mask().all() and app.city_state(lax)["n_faded"] == 0
+    assert np.array_equal(strict.practising_mask(), strict.recent_participation() >= 1.0)
+    assert strict.practising_mask().sum() < lax.practising_mask().sum()
+    labelled = np.isin(strict.rt_state.status, (BANTAR, KENCANA))
+    assert app.city_state(strict)["n_faded"] == int((labelled & ~strict.practising_mask()).sum())
 
 
 def test_sliders_stay_inside_the_allowed_ranges():
@@ -100,8 +120,12 @@ def test_sliders_stay_inside_the_allowed_ranges():
     assert params["end_year"]["max"] == 2035 and params["end_year"]["value"] == 2025
     for name in ("kencana", "adoption", "monitoring", "informal_engagement", "youth_regeneration",
                  "dissemination_campaign", "reward_fund", "reward_mode", "social_influence", "leader_mobilisation",
-                 "waning_half_life", "post_award_waning", "policy_start_year", "end_year"):
+                 "waning_half_life", "post_award_waning", "policy_start_year", "end_year", "practice_standard"):
         assert name in params, name
+    # model 0.2: practising is a share of households taking part, not a score (no lapse_threshold)
+    assert "lapse_threshold" not in params
+    ps = params["practice_standard"]
+    assert ps["type"] == "SliderFloat" and (ps["min"], ps["max"]) == (0.0, 1.0) and "participation" in ps["label"]
     assert params["kencana"]["type"] == "Checkbox" and params["reward_mode"]["values"] == ["one_off", "staged"]
 
 
@@ -122,6 +146,11 @@ def test_charts_and_network_follow_the_model():
     assert f'data-taking-part="{int(m.households.x[s["start"]:s["start"] + n].sum())}"' in net
     assert net.count('class="leader"') == 1 + int((m.city.leader_rt == 5).sum())
     assert net.count('data-kind="rt_head"') == 1
+    # the caption shows the RT's incentive beside its motivation (model 0.2 keeps them apart)
+    rs = m.rt_state
+    summary = app.rt_summary(m, 5, s)
+    assert f"motivation {rs.motivation[5]:.2f}, incentive {rs.incentive[5]:.2f}" in summary
+    assert ("(practising)" if m.practising_mask()[5] else "(not practising)") in summary
     while m.running:
         m.step()
     assert charts.assessments_done(m) == 3 and "36 of 36" in app.month_label(m)
@@ -385,14 +414,16 @@ def test_app_in_headless_chromium(server):
             assert app_ui.counter().startswith("Step 0 of 108")
 
             # 7. a combination the model rejects: a clear message, not a stack trace
-            app_ui.slider("lapse_threshold", "ArrowRight", 3, "0.5")
+            #    (the assessment standard 0.45 -> 0.7, above the Kencana standard 0.65: Kencana is the higher tier)
+            app_ui.slider("assessment_threshold", "ArrowRight", 5, "0.7")
             app_ui.reset()
             body = page.inner_text("body")
-            assert "Reset refused: lapse_threshold (0.5) must not exceed assessment_threshold" in body
+            assert "Reset refused: kencana_threshold (0.65) must not be below assessment_threshold" in body
+            assert "Kencana is the higher tier" in body
             assert "Traceback" not in body
             assert app_ui.counter().startswith("Step 0 of 108")      # previous accepted settings, from the start
             docs.append(app_ui.shot("rejected-settings.png"))
-            app_ui.slider("lapse_threshold", "ArrowLeft", 3, "0.35")
+            app_ui.slider("assessment_threshold", "ArrowLeft", 5, "0.45")
             app_ui.reset()
             assert "Reset refused" not in page.inner_text("body")
 

@@ -118,7 +118,8 @@ def test_serial_calibration_is_reproducible(small_run, tmp_path):
     rc, out, db = calibrate(tmp_path, name="again", gens=1)
     assert rc == 0
     pd.testing.assert_frame_equal(history(db).get_distribution(m=0, t=0)[0].sort_index(), first)
-    assert pd.read_csv(out / "posterior.csv").shape == (12, 10)   # 8 parameters, weight, passes_patterns
+    n_params = len(load_priors(PRIORS).names)
+    assert pd.read_csv(out / "posterior.csv").shape == (12, n_params + 2)   # parameters, weight, passes_patterns
 
 
 def test_particle_simulation_reproducible_from_its_parameters():
@@ -171,7 +172,9 @@ def _write_priors(tmp_path, body):
     ("[params.base_utilty]\nlow = -6.0\nhigh = -2.0\nreason = 'x'\n", "unknown parameter 'base_utilty'"),
     ("[params.social_influence]\nlow = -1.0\nhigh = 5.0\nreason = 'x'\n", "leaves the allowed range [0.0, 20.0]"),
     ("[params.social_influence]\nlow = 0.0\nhigh = 5.0\n", "needs a 'reason'"),
-    ("[params.assessment_threshold]\nlow = 0.2\nhigh = 0.6\nreason = 'x'\n", "lapse_threshold"),
+    # a joint constraint broken at a corner: the standard above kencana_threshold (0.65) at the prior's high end
+    ("[params.assessment_threshold]\nlow = 0.2\nhigh = 0.7\nreason = 'x'\n",
+     "kencana_threshold (0.65) must not be below assessment_threshold (0.7)"),
     ("[params.kencana]\nlow = 0\nhigh = 1\nreason = 'x'\n", "only numeric parameters"),
 ])
 def test_bad_prior_rejected_before_any_simulation(tmp_path, capsys, body, message):

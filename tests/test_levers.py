@@ -64,8 +64,8 @@ EXPECTED = [
     ("kencana", "sustained_5y", +1, 0.10, "Kencana keeps awarded RTs practising (its purpose in the paper)"),
     ("kencana", "active_bantar_final", +1, 3, "more Bantar RTs still practising"),
     ("kencana", "funds_spent_policy", +1, "20%", "Kencana rewards and RJ houses cost money"),
-    ("adoption", "awareness_policy", +1, 0.005, "mentoring raises awareness in adopted RTs"),
-    ("adoption", "participation_policy", +1, 0.01, "and the adopted RT heads' organising capacity"),
+    ("adoption", "awareness_policy", +1, 0.005, "adopting a practising Bantar RT raises awareness in the adopting RTs"),
+    ("adoption", "participation_policy", +1, 0.01, "and the adopting RT heads' organising capacity"),
     ("monitoring", "misused_share_policy", -1, 0.02, "monitoring deters reward-fund misuse"),
     ("monitoring", "not_practising_final", -1, 2, "post-award checks revoke the label of RTs no longer practising"),
     ("complaints", "trust_final", +1, 0.001, "complaints recover misused funds and halve the trust lost"),
@@ -75,8 +75,10 @@ EXPECTED = [
     ("staged", "funds_spent_policy", -1, "3%", "tranches are forfeited by RTs that stop practising"),
     ("staged", "funds_per_sustained_rt_year_policy", -1, "3%", "so each sustained RT-year costs less"),
     ("reward_double", "funds_spent_policy", +1, "30%", "a larger reward costs more"),
-    ("reward_double", "active_bantar_final", +1, 2, "and motivates awarded RTs more (award boost ∝ √reward)"),
-    ("six_dimensions", "poverty_share_final", -1, 0.01, "the economy dimension eases households' economic constraint"),
+    ("reward_double", "practising_rt_years_policy", +1, "5%",
+     "and motivates RTs more: a larger award boost (∝ √reward) and a higher value of winning in proposals"),
+    ("reward_double", "winners_policy", +1, 2, "more RTs propose when winning is worth more"),
+    ("six_dimensions", "poverty_share_final", -1, 0.005, "the economy dimension eases households' economic constraint"),
 ]
 
 

@@ -102,8 +102,12 @@ def test_vectorised_rule_matches_per_agent_reference_in_distribution():
     for _ in range(5):
         base.step()
     c, rs, p = base.city, base.rt_state, base.p
-    mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
-    rt_term = np.repeat(p.leader_mobilisation * mob + p.motivation_weight * rs.motivation, c.rt_size).astype(np.float32)
+    # The RT term as documented (model 0.2: motivation = the waning part + the standing incentive), and the
+    # model's own rt_term(), which the reference model uses.
+    total = rs.motivation + rs.incentive
+    mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * total, 0, 1)
+    assert np.allclose(base.rt_term(), p.leader_mobilisation * mob + p.motivation_weight * total)
+    rt_term = np.repeat(base.rt_term(), c.rt_size).astype(np.float32)
     hazard = base._dissemination + base._adopt_hazard[base.households.rt]
     x0, a0 = base.households.x.copy(), base.households.aware.copy()
     ticks, reps = 6, 40

@@ -14,7 +14,15 @@ from bantar_sim.model.params import SPECS, load_param_file, make_params
     ({"assessment_mode": "lottery"}, "one of 'standard', 'quota'"),
     ({"monitoring": 1.5}, "'monitoring' = 1.5 is out of range: must be a number in [0.0, 1.0]"),
     ({"households_per_rt": 2}, "'households_per_rt' = 2.0 is out of range"),
-    ({"lapse_threshold": 0.9, "assessment_threshold": 0.5}, "lapse_threshold"),
+    # joint constraints: Kencana is the higher tier (default kencana_threshold 0.65); shares of households
+    ({"assessment_threshold": 0.7},
+     "kencana_threshold (0.65) must not be below assessment_threshold (0.7): Kencana is the higher tier"),
+    ({"kencana_threshold": 0.4, "assessment_threshold": 0.45}, "kencana_threshold (0.4) must not be below"),
+    ({"youth_share": 0.6, "elder_share": 0.5}, "youth_share + elder_share = 1.1 must be at most 1"),
+    # parameters model 0.2 removed (issue 14) are refused, not silently ignored
+    *[({name: 0.3}, f"unknown parameter '{name}'") for name in
+      ("lapse_threshold", "kencana_prospect", "monitoring_motivation", "adoption_mentor_motivation",
+       "regeneration_effect")],
 ])
 def test_bad_parameters_are_named_with_their_range(overrides, needle):
     with pytest.raises(ParameterError) as err:
@@ -55,7 +63,7 @@ def test_cli_rejects_bad_input_before_writing_anything(tmp_path, capsys):
 # --- every coefficient is in the parameter table (issue 12, item 7) ---------------------------------------
 # The model's equations live in these files; a numeric literal in their arithmetic is a coefficient the
 # parameter table (and so the ODD, the sensitivity analysis and the calibration) cannot see.
-EQUATION_FILES = ("model.py", "city.py", "rules.py", "assessment.py")
+EQUATION_FILES = ("model.py", "city.py", "rules.py", "assessment.py", "incentives.py")
 # Allowed anywhere: neutral elements and bounds of shares and probabilities (0, 1, clip(x, 0, 1), 1 - p),
 # the -1 "none" sentinel, and 1e-9 guards against division by zero.
 ALLOWED_ANYWHERE = {0, 1, -1, 1e-9}
@@ -65,6 +73,10 @@ ALLOWED_IN = {
     ("model.py", "_year_end", 12): "months in a year (yearly mean of monthly participation)",
     ("model.py", "__init__", 2): "2**63: the range of the household stream's seed",
     ("model.py", "__init__", 63): "2**63: the range of the household stream's seed",
+    ("model.py", "_init_records", 12): "months in a year (the ring of the last 12 months' participation)",
+    ("model.py", "_rt_step", 12): "months in a year (the ring of the last 12 months' participation)",
+    ("model.py", "recent_participation", 12): "months in a year (practising: participation over 12 months)",
+    ("model.py", "_year_start", 2): "lognormal with mean 1: exp(sigma z - sigma**2 / 2)",
     ("model.py", "_init_households", 2.0): "poverty line above any cost (costs are in [0, 1]) when poverty_share = 0",
     ("city.py", "build_city", 2): "ring ties on each side (ring_degree // 2), two ends per tie, gamma shape 1/cv**2",
     ("city.py", "build_city", 0.5): "a cross-RT tie goes to the previous or the next RT with equal chance",

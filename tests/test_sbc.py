@@ -4,6 +4,7 @@ posterior, a deliberately broken posterior it must flag, and a tiny end-to-end r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from bantar_sim.studies.calibration.sbc import (
     toy_simulator,
 )
 from bantar_sim.studies.calibration.stats import StatSpec
-from bantar_sim.studies.calibration.targets import CalibrationInputError
+from bantar_sim.studies.calibration.targets import CalibrationInputError, load_priors
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,9 @@ def test_model_end_to_end_tiny(tmp_path, capsys):
                      "--households-per-rt", "10", "--executor", "serial", "--no-progress", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     cov = pd.read_csv(out / "coverage.csv")
-    assert len(cov) == 8 and set(cov["label"]) <= set(LABELS)
+    # one row per calibrated parameter of the default priors file (calibration/priors.toml)
+    names = load_priors(Path(__file__).resolve().parents[1] / "calibration" / "priors.toml").names
+    assert len(cov) == len(names) and set(cov["parameter"]) == set(names) and set(cov["label"]) <= set(LABELS)
     ranks = pd.read_csv(out / "ranks.csv")
     assert len(ranks) == 5
     assert (out / "rank_histograms.png").stat().st_size > 1000

@@ -271,7 +271,9 @@ def test_shipped_problem_file_is_valid_and_sized_for_the_time_budget():
     runs = prob.sobol["n"] * (2 * k + 2) * prob.replications
     # Full city 0.32 s/run/core measured quiet (6,144 runs in 16.6 min), ~0.65 under load: 45 min allows ~8,300.
     assert prob.fixed.get("scale", 1.0) == 1.0 and prob.end_year == 2020 and runs <= 8000
-    assert {"winners_2014_2020", "sustained_3y", "participation_final", "wins_per_rt_gini"} <= set(prob.outputs)
+    # Outcomes are people (issue 14): practising RT-years and participating household-years beside Table 3's counts.
+    assert {"winners_2014_2020", "sustained_3y", "practising_rt_years", "participating_household_years",
+            "wins_per_rt_gini"} <= set(prob.outputs)
     assert all(p.reason for p in prob.parameters) and math.log2(prob.sobol["n"]).is_integer()
 
 

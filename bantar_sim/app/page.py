@@ -36,14 +36,10 @@ from bantar_sim.model.data import SUBDISTRICTS
 from bantar_sim.model.model import START_YEAR, BantarModel
 from bantar_sim.model.params import SPECS, ParameterError, check_value
 from bantar_sim.studies.inputs import resolve_parameter_set
+from bantar_sim.studies.teaching import APP_DEFAULTS, PRESETS
 
 # ------------------------------------------------------------------------------------- presets
-PRESETS = {
-    # ~160 RTs of 40 households: each step redraws in a few milliseconds, play looks smooth on a projector.
-    "classroom": {"scale": 0.1, "households_per_rt": 40.0},
-    # Table 3's 1,627 RTs, with households per RT as calibrated (else the default, 90: ~146,000 households).
-    "full": {"scale": 1.0},
-}
+# The city presets and the default end year are shared with docs/teaching.md's generated numbers.
 # `bantar-sim viz --preset/--seed` (validated there) pass the starting city and seed through the environment.
 DEFAULT_PRESET = os.environ.get("BANTAR_VIZ_PRESET", "classroom")
 DEFAULT_PRESET = DEFAULT_PRESET if DEFAULT_PRESET in PRESETS else "classroom"
@@ -59,8 +55,6 @@ PARAMETER_SET = resolve_parameter_set(os.environ.get("BANTAR_VIZ_CALIBRATED") or
 def base_overrides() -> dict:
     """The parameter set under the app's controls: calibration/calibrated.toml's, unless --uncalibrated."""
     return dict(PARAMETER_SET.params)
-# The app runs past 2020 by default so that the policy levers (from policy_start_year 2021) show.
-APP_DEFAULTS = {"end_year": 2025}
 
 # (parameter, label, slider min, slider max, step) — ranges lie inside SPECS' allowed ranges; a few
 # are narrowed to the part that is useful in class. Booleans become switches, strings a select.
@@ -68,7 +62,7 @@ CONTROLS = [
     ("end_year", "last simulated year", 2014, 2035, 1),
     ("policy_start_year", "policy levers start (year)", 2014, 2035, 1),
     ("kencana", "Kencana tier (needs an RJ house)", None, None, None),
-    ("adoption", "adoption: Bantar RTs mentor others", None, None, None),
+    ("adoption", "adoption: RTs not yet Bantar learn from a Bantar RT", None, None, None),
     ("monitoring", "participatory monitoring (0–1)", 0.0, 1.0, 0.05),
     ("informal_engagement", "engage religious & traditional leaders (0–1)", 0.0, 1.0, 0.05),
     ("youth_regeneration", "youth regeneration (0–1)", 0.0, 1.0, 0.05),
@@ -80,7 +74,7 @@ CONTROLS = [
     ("post_award_waning", "motivation wanes after the assessment", None, None, None),
     ("waning_half_life", "waning half-life (months)", 1.0, 60.0, 1.0),
     ("assessment_threshold", "assessment standard (mean score)", 0.0, 1.0, 0.05),
-    ("lapse_threshold", "lapses below (mean score)", 0.0, 1.0, 0.05),
+    ("practice_standard", "practising: participation at least", 0.0, 1.0, 0.05),
 ]
 
 # Okabe–Ito colours (safe for colour-blind students): never, proposed, Bantar, Kencana, lapsed.
@@ -146,7 +140,7 @@ class AppModel(BantarModel):
     """BantarModel as the app builds it: a preset and a seed, and a clear message instead of a crash.
 
     SolaraViz's Reset calls `type(model)(**slider_values)`. A combination the model rejects (e.g.
-    lapse_threshold above assessment_threshold) must not end in a stack trace: the model is rebuilt
+    assessment_threshold above kencana_threshold) must not end in a stack trace: the model is rebuilt
     with the last accepted settings of this browser session and `rejected` says what was wrong.
     `session_class()` makes one subclass per session, so sessions never share their last settings.
     """
@@ -441,7 +435,10 @@ def network_legend_html() -> str:
 
 
 def rt_summary(model, rt: int, s: dict) -> str:
-    """Describe one RT in a sentence (status, households taking part, scores), to caption its network.
+    """Describe one RT in a sentence (status, households taking part, scores, motivation and incentive).
+
+    It captions the RT's network: the motivation (waning campaign/award part) and the incentive (standing
+    stakes: cost of stopping, tranches, Kencana prospect) are shown apart, as the model keeps them.
 
     Parameters
     ----------
@@ -466,7 +463,8 @@ def rt_summary(model, rt: int, s: dict) -> str:
     sc = rs.scores[:, rt]
     return (f"RT {rt}, {s['subdistrict']}: {status}{since} ({practising}); {n} households, {taking} taking part "
             f"({taking / n:.0%}); scores clean {sc[0]:.2f}, safe {sc[1]:.2f}, smart {sc[2]:.2f}; "
-            f"motivation {rs.motivation[rt]:.2f}; RJ house {'yes' if rs.rj_house[rt] else 'no'}; "
+            f"motivation {rs.motivation[rt]:.2f}, incentive {rs.incentive[rt]:.2f}; "
+            f"RJ house {'yes' if rs.rj_house[rt] else 'no'}; "
             f"{s['cross']} ties to a neighbouring RT (not drawn)")
 
 

@@ -28,6 +28,8 @@ COMMANDS = {
     "run": ("bantar_sim.cli.run",
             "run the (calibrated) Jambi simulation; tables, summary and figure under outputs/"),
     "experiment": ("bantar_sim.cli.experiment", "run a policy experiment file (TOML) through the batch engine"),
+    "publish-experiments": ("bantar_sim.cli.publish_experiments",
+                            "copy experiment results into experiments/results and rewrite the README's results block"),
     "calibrate": ("bantar_sim.cli.calibrate", "ABC-SMC calibration against Table 3 (pyabc)"),
     "forecast-check": ("bantar_sim.cli.forecast_check",
                        "rolling-origin forecasts against naive baselines (CRPS, coverage)"),
@@ -35,6 +37,7 @@ COMMANDS = {
     "sensitivity": ("bantar_sim.cli.sensitivity", "global sensitivity analysis (SALib: Morris, Sobol)"),
     "viz": ("bantar_sim.cli.viz", "the teaching app in a browser (Mesa SolaraViz)"),
     "params": ("bantar_sim.cli.params", "list every model parameter with default, range and source"),
+    "docs": ("bantar_sim.cli.docs", "rewrite the generated result passages of README.md, calibration/ and docs/"),
 }
 
 #: Errors in what the user gave (exit code 2). ExperimentError and CalibrationInputError subclass ParameterError.

@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="experiment file (TOML), e.g. experiments/kencana.toml")
     parser.add_argument("--replications", type=int, default=None, help="override [experiment] replications")
     parser.add_argument("--horizon", type=int, default=None, help="override [experiment] horizon (last year)")
+    parser.add_argument("--households-per-rt", type=float, default=None,
+                        help="override [experiment] households_per_rt (mean households per RT, 5–1000)")
     parser.add_argument("--out", default=None, help="output folder (default outputs/<experiment name>)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the file and print the plan (arms, runs, runs already on disk); run nothing")
@@ -30,10 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The command as the report records it (options that differ from the defaults)."""
     parts = ["bantar-sim", "experiment", str(args.file)]
-    for opt in ("replications", "horizon", "out"):
+    for opt in ("replications", "horizon", "households_per_rt", "out"):
         v = getattr(args, opt)
         if v is not None:
-            parts += [f"--{opt}", str(v)]
+            parts += [f"--{opt.replace('_', '-')}", str(v)]
     if args.executor != "process":
         parts += ["--executor", args.executor]
     if args.workers is not None:
@@ -46,8 +48,8 @@ def command_line(args: argparse.Namespace) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run the command; 0 done, 1 runs failed / folder locked / writing failed, 2 bad input, 130 interrupted."""
     t0 = time.perf_counter()
-    config = ExperimentConfig(args.file, replications=args.replications, horizon=args.horizon, out=args.out,
-                              command=command_line(args))
+    config = ExperimentConfig(args.file, replications=args.replications, horizon=args.horizon,
+                              households_per_rt=args.households_per_rt, out=args.out, command=command_line(args))
     plan = plan_experiment(config)
     check_executor_arguments(args, ExperimentError)
     if not args.dry_run:

@@ -107,6 +107,11 @@ class RT(mesa.Agent):
         return float(self.model.rt_state.motivation[self.index])
 
     @property
+    def incentive(self) -> float:
+        """Standing incentive: expected cost of stopping, staged tranches due, Kencana prospect (model.incentives)."""
+        return float(self.model.rt_state.incentive[self.index])
+
+    @property
     def rj_house(self) -> bool:
         """Whether the RT has built a Restorative Justice house (Kencana tier)."""
         return bool(self.model.rt_state.rj_house[self.index])

@@ -1,5 +1,9 @@
 """The October assessment of `BantarModel` (docs/ODD.md, 7.5): post-award checks, awards, Kencana, rewards, adoption.
 
+Practising is people taking part (model 0.2, issue 14): an RT practises while its households' participation
+over the last 12 months meets `practice_standard`; a post-award check that finds it below revokes the label,
+whatever its scores or facilities.
+
 A mixin rather than free functions: the code reads and writes the model's state as `self.…` exactly as the
 rest of the model does, and lives in its own module only to keep `model.py` readable (issue 12: modules
 under ~600 lines). `BantarModel` is the only class that uses it.
@@ -17,7 +21,8 @@ class AnnualAssessment:
     """The yearly assessment step, mixed into `bantar_sim.model.model.BantarModel`.
 
     It expects the model's state (`p`, `city`, `rt_state`, `households`, `rec`, `rng`, `year`) and its
-    methods `mean_score`, `policy_active`, `reward_fund` and `_set_adopt_hazard`.
+    methods `mean_score`, `practising_mask`, `policy_active`, `reward_fund`, `mobilisation`, the incentives
+    (`bantar_sim.model.incentives`) and `_set_adopt_hazard`.
     """
 
     def _stochastic_round(self, x):
@@ -28,17 +33,19 @@ class AnnualAssessment:
         p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
         yi = self.year - START_YEAR
         score = self.mean_score()
-        practising = score >= p.lapse_threshold
-        monitoring = p.monitoring if self.policy_active() else 0.0
-        staged = p.reward_mode == "staged" and self.policy_active()
+        practising = self.practising_mask()
+        on = self.policy_active()
+        monitoring = p.monitoring if on else 0.0
+        staged = p.reward_mode == "staged" and on
 
-        # 1. Post-award checks: the label is lost when the concept is no longer applied.
+        # 1. Post-award checks: the label is lost when the households no longer take part; with a claw-back,
+        #    part of the reward (invested in facilities) is reclaimed.
         holding = labelled(rs.status)
-        check_p = p.post_award_check_prob + (1 - p.post_award_check_prob) * monitoring
-        checked = holding & (rng.random(c.n_rts) < check_p)
+        checked = holding & (rng.random(c.n_rts) < self.detection_probability())
         lapse = checked & ~practising
         rs.status[lapse] = A.LAPSED
-        rs.mentoring[lapse] = False
+        if on and p.clawback_share > 0:
+            rs.facilities[lapse] *= 1 - p.clawback_share
         self.rec["checked"][yi], self.rec["lapsed"][yi] = checked, lapse
         paid = np.zeros(c.n_rts)
         # Staged rewards: a tranche is paid only while the RT is still practising; otherwise forfeited.
@@ -54,6 +61,7 @@ class AnnualAssessment:
         winners = self._select_winners(proposals, perceived)
         won = np.zeros(c.n_rts, bool)
         won[winners] = True
+        rs.losses[self._proposed_this_year & ~won] += 1
         rs.status[won] = A.BANTAR
         rs.award_year[won] = self.year
         fund = self.reward_fund()
@@ -69,16 +77,20 @@ class AnnualAssessment:
         # 3. Kencana tier (needs a Restorative Justice house).
         rj_cost = np.zeros(c.n_rts)
         kencana_won = np.zeros(c.n_rts, bool)
-        if p.kencana and self.policy_active():
-            mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
+        if p.kencana and on:
+            # An RT builds the house when its head mobilises for it, it can pay, and Kencana is within reach:
+            # with no Kencana awards nobody builds (the house is Kencana's entry ticket).
+            _, chance_with_house = self.kencana_chances()
+            reach = 1 - (1 - chance_with_house) ** p.kencana_horizon_years
             aspiring = (rs.status == A.BANTAR) & practising & ~rs.rj_house & ~won
-            build = aspiring & (rng.random(c.n_rts) < mob)
+            draw = self.policy_rng.random(c.n_rts)
+            build = aspiring & (draw < self.mobilisation() * self.rj_affordability() * reach)
             rs.rj_house[build] = True
             rj_cost[build] = p.rj_house_cost
             cand = np.flatnonzero((rs.status == A.BANTAR) & rs.rj_house & practising
                                   & (self.year - rs.award_year >= p.kencana_min_years)
                                   & (perceived >= p.kencana_threshold))
-            k = int(self._stochastic_round(p.kencana_per_year * p.scale))
+            k = int(np.floor(p.kencana_per_year * p.scale + self.policy_rng.random()))
             chosen = cand[np.argsort(-perceived[cand], kind="stable")[:k]]
             kencana_won[chosen] = True
             rs.status[chosen] = A.KENCANA
@@ -106,19 +118,24 @@ class AnnualAssessment:
             rs.facilities[misused] += p.complaint_recovery * paid[misused]
         self.rec["reward_paid"][yi], self.rec["reward_misused"][yi] = paid, np.where(misused, paid, 0.0)
 
-        # 5. Adoption: practising Bantar RTs mentor non-Bantar RTs of their sub-district for a year.
-        rs.adopted_by[:] = -1
-        rs.mentoring[:] = False
-        if p.adoption and self.policy_active():
+        # 5. Adoption (the paper's direction): RTs not yet Bantar adopt a practising Bantar RT of their
+        #    sub-district for a year. An adopted RT is recognised when an RT that adopted it wins.
+        if p.adoption and on:
+            pupil_won = won & (rs.adopts >= 0)
+            np.add.at(rs.motivation, rs.adopts[pupil_won], p.adoption_recognition)
+        self.rec["adopted"][yi] = rs.adopts >= 0
+        rs.adopts[:] = -1
+        rs.adopted[:] = False
+        rs.example_participation[:] = 0.0
+        if p.adoption and on:
             self._assign_adoption(practising)
-        self.rec["adopted"][yi] = rs.adopted_by >= 0
 
         sc = rs.scores
         rec = self.rec
         rec["score"][yi], rec["clean"][yi], rec["safe"][yi], rec["smart"][yi] = score, sc[0], sc[1], sc[2]
         rec["practising"][yi] = practising
-        adopt_awareness = p.adoption_awareness if (p.adoption and self.policy_active()) else 0.0
-        self._set_adopt_hazard(np.where(rs.adopted_by >= 0, adopt_awareness, 0.0))
+        self._set_adopt_hazard(self._adoption_awareness())
+        self._update_incentives()
 
     def _select_winners(self, proposals: np.ndarray, perceived: np.ndarray) -> np.ndarray:
         p, c = self.p, self.city
@@ -129,10 +146,11 @@ class AnnualAssessment:
             return proposals[np.argsort(-perceived[proposals], kind="stable")[:k]]
         sd = c.rt_subdistrict[proposals]
         if p.assessment_mode == "standard":
-            cap = self._stochastic_round(p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts)
+            base = p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts
+            cap = self._stochastic_round(base * self.award_budget)
         else:
             share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
-            cap = self._stochastic_round(p.quota_per_year * p.scale * share)
+            cap = self._stochastic_round(p.quota_per_year * p.scale * share * self.award_budget)
         out = []
         for s in np.unique(sd):
             cand = proposals[sd == s]
@@ -143,14 +161,21 @@ class AnnualAssessment:
         return np.concatenate(out) if out else proposals[:0]
 
     def _assign_adoption(self, practising):
-        p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
-        mentors_all = np.flatnonzero(labelled(rs.status) & practising)
-        pupils_all = np.flatnonzero(np.isin(rs.status, (A.NEVER, A.PROPOSED, A.LAPSED)))
+        """RTs not yet Bantar (never won, or lapsed) adopt a practising Bantar RT of their sub-district.
+
+        Each practising Bantar RT can be adopted by up to `adoption_per_bantar` RTs; who adopts is drawn from
+        the policy stream. The adopting RT learns in proportion to its example's participation.
+        """
+        p, c, rs, rng = self.p, self.city, self.rt_state, self.policy_rng
+        examples_all = np.flatnonzero(labelled(rs.status) & practising)
+        learners_all = np.flatnonzero(np.isin(rs.status, (A.NEVER, A.PROPOSED, A.LAPSED)))
+        recent = self.recent_participation()
         for s in range(len(c.rt_counts)):
-            mentors = mentors_all[c.rt_subdistrict[mentors_all] == s]
-            pupils = pupils_all[c.rt_subdistrict[pupils_all] == s]
-            if mentors.size == 0 or pupils.size == 0:
+            examples = examples_all[c.rt_subdistrict[examples_all] == s]
+            learners = learners_all[c.rt_subdistrict[learners_all] == s]
+            if examples.size == 0 or learners.size == 0:
                 continue
-            pupils = rng.permutation(pupils)[: mentors.size * p.adoption_per_bantar]
-            rs.adopted_by[pupils] = np.repeat(mentors, p.adoption_per_bantar)[: pupils.size]
-            rs.mentoring[np.unique(rs.adopted_by[pupils])] = True
+            learners = rng.permutation(learners)[: examples.size * p.adoption_per_bantar]
+            rs.adopts[learners] = np.repeat(examples, p.adoption_per_bantar)[: learners.size]
+            rs.adopted[rs.adopts[learners]] = True
+            rs.example_participation[learners] = recent[rs.adopts[learners]]

@@ -167,6 +167,13 @@ METRICS: dict[str, Metric] = {
     "participation_mean": M("participation, whole-run mean", "share of households",
                             "mean over every simulated year of the yearly share of households taking part",
                             "whole run", lambda t: t.whole["participation"].agg(lambda s: s.mean())),
+    "participating_household_years_policy": M("participating household-years, policy period", "household-years",
+                                              "sum over the policy years of the households taking part (yearly "
+                                              "mean of the monthly count)", "policy period",
+                                              lambda t: t.window["participating_households"].sum()),
+    "participating_household_years": M("participating household-years, whole run", "household-years",
+                                       "sum over every simulated year of the households taking part", "whole run",
+                                       lambda t: t.whole["participating_households"].sum().astype(float)),
     "youth_participation_final": M("youth participation, final year", "share of youth households",
                                    "share of youth households taking part in the horizon year",
                                    "final year", _final("youth_participation")),
@@ -196,6 +203,21 @@ METRICS: dict[str, Metric] = {
     "awarded_rts_final": M("RTs ever awarded by the final year", "RTs",
                            "distinct RTs awarded the label at least once by the horizon year",
                            "final year", _final("awarded_rts_cumulative")),
+    "practising_final": M("practising RTs, final year", "RTs",
+                          "RTs whose households' participation over the 12 months before the horizon year's "
+                          "assessment meets practice_standard, labelled or not", "final year",
+                          _final("practising_rts")),
+    "practising_rt_years_policy": M("practising RT-years, policy period", "RT-years",
+                                    "sum over the policy years of the RTs practising (labelled or not)",
+                                    "policy period", lambda t: t.window["practising_rts"].sum()),
+    "practising_rt_years": M("practising RT-years, whole run", "RT-years",
+                             "sum over every simulated year of the RTs practising (labelled or not)", "whole run",
+                             lambda t: t.whole["practising_rts"].sum().astype(float)),
+    "active_low_participation_share": M("practising label-holders with participation below 0.2", "share",
+                                        "share of active Bantar RT-years (whole run) whose calendar-year "
+                                        "participation is below 0.2", "whole run",
+                                        lambda t: t.whole["active_low_participation"].sum()
+                                        / np.maximum(t.whole["active_bantar"].sum(), 1)),
     "active_bantar_rt_years_policy": M("active Bantar RT-years, policy period", "RT-years",
                                        "sum over the policy years of the RTs holding the label and practising",
                                        "policy period", lambda t: t.window["active_bantar"].sum()),
@@ -253,7 +275,8 @@ METRICS: dict[str, Metric] = {
 del M
 
 # The metrics an experiment reports, in report order (every experiment metric is in METRICS).
-EXPERIMENT_METRICS = ("sustained_1y", "sustained_3y", "sustained_5y", "active_bantar_final", "bantar_label_final",
+EXPERIMENT_METRICS = ("practising_rt_years_policy", "participating_household_years_policy", "practising_final",
+                      "sustained_1y", "sustained_3y", "sustained_5y", "active_bantar_final", "bantar_label_final",
                       "not_practising_final", "kencana_final", "active_bantar_rt_years_policy", "winners_policy",
                       "participation_policy", "participation_final", "youth_participation_final", "awareness_policy",
                       "wins_per_rt_gini", "wins_per_rt_gini_policy", "funds_spent_policy", "reward_misused_policy",
@@ -265,7 +288,8 @@ RUN_METRICS = ("winners_2014_2020", "wins_per_rt_gini", "final_year", "participa
                "bantar_label_final", "kencana_final", "awarded_rts_final", "poverty_share_final",
                "youth_participation_final", "participation_mean", "winners_total", "reward_paid_total",
                "reward_misused_total", "misused_share", "active_bantar_rt_years", "funds_per_sustained_rt_year",
-               "sustained_1y", "sustained_3y", "sustained_5y")
+               "sustained_1y", "sustained_3y", "sustained_5y", "practising_final", "practising_rt_years",
+               "participating_household_years", "active_low_participation_share")
 
 
 def run_window(policy_start_year: int, end_year: int) -> int:

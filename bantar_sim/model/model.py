@@ -18,6 +18,7 @@ from bantar_sim.model import agents as A
 from bantar_sim.model.agents import labelled
 from bantar_sim.model.assessment import AnnualAssessment
 from bantar_sim.model.city import ADULT, ELDER, LEADER_KINDS, TRADITIONAL, YOUTH, YOUTH_LEADER, build_city, counts_ok
+from bantar_sim.model.incentives import Incentives
 from bantar_sim.model.params import SPECS, START_YEAR, make_params
 from bantar_sim.model.rules import Households, household_rule, uniform_pair
 from bantar_sim.model.tables import model_tables
@@ -46,6 +47,7 @@ class RTState:
     status: np.ndarray
     scores: np.ndarray          # (6, n_rts): clean, safe, smart, economy, governance, mobility
     motivation: np.ndarray      # campaign/award motivation, waning after the assessment
+    incentive: np.ndarray       # standing stakes: expected cost of stopping, staged tranches, Kencana prospect
     participation: np.ndarray   # share of households taking part this month
     youth_participation: np.ndarray
     facilities: np.ndarray      # million IDR invested (depreciating)
@@ -53,15 +55,17 @@ class RTState:
     award_year: np.ndarray      # year of the (latest) Bantar award, -1 if none
     kencana_year: np.ndarray
     tranches_left: np.ndarray
-    adopted_by: np.ndarray      # mentoring RT index, -1 if none
-    mentoring: np.ndarray
+    adopts: np.ndarray          # index of the Bantar RT this RT adopts (learns from) this year, -1 if none
+    adopted: np.ndarray         # a Bantar RT adopted by at least one RT this year
+    example_participation: np.ndarray   # participation of the adopted RT, for the RTs that adopt it
     ever_proposed: np.ndarray
+    losses: np.ndarray          # proposals the RT has lost
     head_quality: np.ndarray
     head_effort: np.ndarray
     head_term_left: np.ndarray
 
 
-class BantarModel(AnnualAssessment, mesa.Model):
+class BantarModel(AnnualAssessment, Incentives, mesa.Model):
     """Citizen participation in Jambi's Kampung Bantar programme, 2014 onwards.
 
     `BantarModel()` is the status quo on the full city; `BantarModel(rng=7, scale=0.1, kencana=True)`
@@ -101,6 +105,12 @@ class BantarModel(AnnualAssessment, mesa.Model):
         # makes them about twice as fast as the model's PCG64; seeded from the model's stream, so the
         # run's seed still fixes everything.
         self.household_rng = np.random.Generator(np.random.SFC64(int(self.rng.integers(2**63))))
+        # Draws that only a policy lever makes (who adopts whom, RJ houses, Kencana's rounding) have their
+        # own stream too: a lever at strength zero then leaves every other draw of the run unchanged, so its
+        # paired effect is exactly zero, not zero up to noise.
+        self.policy_rng = np.random.Generator(np.random.PCG64(int(self.rng.integers(2**63))))
+        self.award_budget = 1.0
+        self._kencana_prospect = np.zeros(0)
         self.city = build_city(p, self.rng)
         self.tick = 0
         self.year, self.month = START_YEAR, 1
@@ -160,9 +170,11 @@ class BantarModel(AnnualAssessment, mesa.Model):
         scores[:] = level
         self.rt_state = RTState(
             status=np.zeros(n, np.int8), scores=scores, motivation=np.zeros(n), participation=part0,
+            incentive=np.zeros(n),
             youth_participation=np.zeros(n), facilities=np.zeros(n), rj_house=np.zeros(n, bool),
             award_year=np.full(n, -1), kencana_year=np.full(n, -1), tranches_left=np.zeros(n, np.int64),
-            adopted_by=np.full(n, -1), mentoring=np.zeros(n, bool), ever_proposed=np.zeros(n, bool),
+            adopts=np.full(n, -1), adopted=np.zeros(n, bool), example_participation=np.zeros(n),
+            ever_proposed=np.zeros(n, bool), losses=np.zeros(n, np.int64),
             head_quality=q, head_effort=np.full(n, p.head_effort),
             head_term_left=rng.integers(1, p.head_term_years + 1, n),
         )
@@ -235,7 +247,10 @@ class BantarModel(AnnualAssessment, mesa.Model):
             "practising": np.zeros(shape, bool),
         }
         self.city_rec = {"poverty_share": np.zeros(self.n_years), "awareness": np.zeros(self.n_years),
-                         "youth_participation": np.zeros(self.n_years)}
+                         "youth_participation": np.zeros(self.n_years), "award_budget": np.ones(self.n_years)}
+        # The last 12 months of each RT's participation (a ring): "practising" is their mean.
+        self._part_ring = np.zeros((12, self.city.n_rts))
+        self._ring_months = 0
         self._part_sum = np.zeros(self.city.n_rts)
         self._youth_sum = 0.0
 
@@ -272,8 +287,7 @@ class BantarModel(AnnualAssessment, mesa.Model):
         else:
             self._informal = np.zeros(c.n_households)
             self._rt_informal = np.zeros(c.n_rts)
-        offsets = np.array([p.youth_offset + (p.youth_regeneration * p.regeneration_effect if on else 0.0),
-                            0.0, p.elder_offset])
+        offsets = np.array([p.youth_offset, 0.0, p.elder_offset])
         age_offset = offsets[hh.age]
         # Youth households of each RT as a sparse (RT x household) indicator: one small product per month
         # gives every RT's youth participation.
@@ -295,10 +309,14 @@ class BantarModel(AnnualAssessment, mesa.Model):
             spread = (1 - p.dissemination_targeting) + p.dissemination_targeting * target
             diss = diss + p.dissemination_campaign * spread
         self._dissemination = diss.astype(np.float32)
-        adopt = np.zeros(c.n_rts)
-        if on and p.adoption:
-            adopt[rs.adopted_by >= 0] = p.adoption_awareness
-        self._set_adopt_hazard(adopt)
+        self._set_adopt_hazard(self._adoption_awareness())
+
+    def _adoption_awareness(self) -> np.ndarray:
+        """Monthly awareness hazard adoption adds in each RT: adoption_awareness × the adopted RT's participation."""
+        rs = self.rt_state
+        if not (self.p.adoption and self.policy_active()):
+            return np.zeros(rs.status.size)
+        return np.where(rs.adopts >= 0, self.p.adoption_awareness * rs.example_participation, 0.0)
 
     def _set_adopt_hazard(self, adopt_per_rt: np.ndarray):
         """Base monthly hazard of learning of the programme, per household: dissemination + adoption."""
@@ -329,12 +347,35 @@ class BantarModel(AnnualAssessment, mesa.Model):
         if self.year > self.p.end_year:
             self.running = False
 
+    def total_motivation(self) -> np.ndarray:
+        """Each RT's motivation: the waning campaign/award part plus its standing incentives.
+
+        Returns
+        -------
+        numpy.ndarray
+            `rt_state.motivation + rt_state.incentive`, one value per RT (docs/ODD.md, 7.2).
+        """
+        rs = self.rt_state
+        return rs.motivation + rs.incentive
+
+    def mobilisation(self) -> np.ndarray:
+        """Each RT head's mobilisation, quality × effort, with effort raised by the RT's motivation (0–1)."""
+        rs = self.rt_state
+        return rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * self.total_motivation(), 0, 1)
+
+    def rt_term(self) -> np.ndarray:
+        """Each RT's term in its households' utility.
+
+        leader_mobilisation·mobilisation + motivation_weight·motivation (motivation = waning part + incentive).
+        """
+        p = self.p
+        return p.leader_mobilisation * self.mobilisation() + p.motivation_weight * self.total_motivation()
+
     def _household_step(self):
-        p, rs, c = self.p, self.rt_state, self.city
-        mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
-        rt_term = (p.leader_mobilisation * mob + p.motivation_weight * rs.motivation).astype(np.float32)
+        c = self.city
+        rt_term = self.rt_term().astype(np.float32)
         household_rule(self.households, self._share_matrix, self._static, np.repeat(rt_term, c.rt_size),
-                       self._awareness_hazard, p, self.household_rng)
+                       self._awareness_hazard, self.p, self.household_rng)
 
     def _city_stats(self):
         rs, c = self.rt_state, self.city
@@ -353,6 +394,8 @@ class BantarModel(AnnualAssessment, mesa.Model):
         ypart = np.where(ycount > 0, ysum / np.maximum(ycount, 1), part)
         rs.participation, rs.youth_participation = part, ypart
         self._part_sum += part
+        self._part_ring[self._ring_months % 12] = part
+        self._ring_months += 1
         self._youth_sum += float(ysum.sum() / max(ycount.sum(), 1))
 
         floor = np.minimum(p.facility_floor_cap, p.facility_value * rs.facilities)
@@ -372,26 +415,10 @@ class BantarModel(AnnualAssessment, mesa.Model):
         # Motivation wanes once the assessment has passed; campaigns hold it until October.
         in_campaign = (self.month >= PROPOSAL_MONTH) & (self.month < ASSESSMENT_MONTH)
         decay = 0.5 ** (1.0 / p.waning_half_life)
-        floor_m = self._motivation_floor()
         held = self._proposed_this_year & in_campaign
         if not p.post_award_waning:
             held |= labelled(rs.status)
-        m = np.where(held, rs.motivation, floor_m + (rs.motivation - floor_m) * decay)
-        rs.motivation = np.maximum(m, floor_m)
-
-    def _motivation_floor(self) -> np.ndarray:
-        p, rs = self.p, self.rt_state
-        floor = np.zeros(rs.status.size)
-        if not self.policy_active():
-            return floor
-        holding = labelled(rs.status)
-        if p.kencana:
-            floor = np.maximum(floor, p.kencana_prospect * holding)
-        if p.monitoring > 0:
-            floor = np.maximum(floor, p.monitoring * p.monitoring_motivation * holding)
-        if p.adoption:
-            floor = np.maximum(floor, p.adoption_mentor_motivation * rs.mentoring)
-        return floor
+        rs.motivation = np.where(held, rs.motivation, rs.motivation * decay)
 
     # --------------------------------------------------------------------------- yearly cycle
     def _year_start(self):
@@ -430,9 +457,16 @@ class BantarModel(AnnualAssessment, mesa.Model):
             rs.head_term_left[ending] = p.head_term_years
         base_effort = np.full(c.n_rts, p.head_effort)
         if self.policy_active() and p.adoption:
-            base_effort += p.adoption_capacity * (rs.adopted_by >= 0)
+            base_effort += p.adoption_capacity * np.where(rs.adopts >= 0, rs.example_participation, 0.0)
         rs.head_effort = np.clip(base_effort, 0, 1)
+        # The city's award budget for the year (lognormal, mean 1): the reward fund is city money, so the
+        # number of awards the city can make moves with its budget and political momentum (docs/ODD.md, 7.5).
+        sigma = np.sqrt(np.log1p(p.award_budget_cv ** 2))
+        z = rng.standard_normal()
+        self.award_budget = float(np.exp(sigma * z - sigma ** 2 / 2)) if self.year > START_YEAR else 1.0
+        self.city_rec["award_budget"][self.year - START_YEAR] = self.award_budget
         self._update_policy_state()
+        self._update_incentives()
 
     def _proposals(self):
         p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
@@ -440,9 +474,15 @@ class BantarModel(AnnualAssessment, mesa.Model):
         if p.allow_repeat_wins:
             eligible |= rs.status == A.LAPSED
         aware = np.add.reduceat(self.households.aware.astype(np.float32), c.rt_start) / c.rt_size
-        mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
+        mob = self.mobilisation()
+        label_share = (np.bincount(c.rt_subdistrict, labelled(rs.status), minlength=len(c.rt_counts))
+                       / np.maximum(c.rt_counts, 1))[c.rt_subdistrict]
         z = (p.proposal_intercept + p.proposal_readiness * (self.mean_score() - p.assessment_threshold)
-             + p.proposal_leadership * mob + p.proposal_awareness * (aware - p.proposal_awareness_reference))
+             + p.proposal_leadership * mob + p.proposal_awareness * (aware - p.proposal_awareness_reference)
+             - p.proposal_loss_learning * rs.losses + p.proposal_peer_label * label_share
+             + p.proposal_value * (self.win_value() - self.money_value(SPECS["reward_fund"].default)))
+        if p.adoption and self.policy_active():
+            z = z + p.adoption_knowhow * np.where(rs.adopts >= 0, rs.example_participation, 0.0)
         propose = eligible & (rng.random(c.n_rts) < _sigmoid(z))
         self._proposed_this_year = propose
         rs.ever_proposed |= propose
@@ -474,15 +514,24 @@ class BantarModel(AnnualAssessment, mesa.Model):
         dims = N_DIMS_EXTRA if (self.p.extra_dimensions and self.policy_active()) else N_DIMS_BASE
         return self.rt_state.scores[:dims].mean(axis=0)
 
+    def recent_participation(self) -> np.ndarray:
+        """Each RT's mean participation over the last 12 months (fewer at the start of the run)."""
+        if self._ring_months == 0:
+            return self.rt_state.participation.copy()
+        return self._part_ring.sum(axis=0) / min(self._ring_months, 12)
+
     def practising_mask(self) -> np.ndarray:
-        """Which RTs still apply the concept: mean score at least `lapse_threshold`.
+        """Which RTs still apply the concept: households' participation over the last 12 months at least
+        `practice_standard`.
+
+        People, not scores: facilities hold a score up but cannot keep an RT practising (issue 14).
 
         Returns
         -------
         numpy.ndarray
             Boolean mask, one entry per RT.
         """
-        return self.mean_score() >= self.p.lapse_threshold
+        return self.recent_participation() >= self.p.practice_standard
 
     def active_bantar_mask(self) -> np.ndarray:
         """Which RTs hold the label (Bantar or Kencana) and still apply the concept.

@@ -159,9 +159,9 @@ def _check_joint(v: dict, where: str) -> None:
     if v["youth_share"] + v["elder_share"] > 1:
         raise ParameterError(f"{prefix}youth_share + elder_share = {v['youth_share'] + v['elder_share']:.3g} "
                              "must be at most 1")
-    if v["lapse_threshold"] > v["assessment_threshold"]:
-        raise ParameterError(f"{prefix}lapse_threshold ({v['lapse_threshold']}) must not exceed "
-                             f"assessment_threshold ({v['assessment_threshold']})")
+    if v["kencana_threshold"] < v["assessment_threshold"]:
+        raise ParameterError(f"{prefix}kencana_threshold ({v['kencana_threshold']}) must not be below "
+                             f"assessment_threshold ({v['assessment_threshold']}): Kencana is the higher tier")
     if v["ring_degree"] % 2:
         raise ParameterError(f"{prefix}parameter 'ring_degree' must be an even integer in [2, 30], "
                              f"got {v['ring_degree']}")

@@ -122,9 +122,8 @@ def reference_from_model(model, rng=None) -> ReferenceHouseholdModel:
     ReferenceHouseholdModel
         Ready to `step()`; compare its `participation()` with the vectorised rule's.
     """
-    c, rs, p = model.city, model.rt_state, model.p
-    mob = rs.head_quality * np.clip(rs.head_effort + (1 - rs.head_effort) * rs.motivation, 0, 1)
-    rt_term = np.repeat(p.leader_mobilisation * mob + p.motivation_weight * rs.motivation, c.rt_size)
+    c, p = model.city, model.p
+    rt_term = np.repeat(model.rt_term(), c.rt_size)
     hazard = model._dissemination + model._adopt_hazard[model.households.rt]
     graph = nx.from_scipy_sparse_array(c.adjacency)
     hh = model.households

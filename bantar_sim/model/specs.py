@@ -149,7 +149,7 @@ SPECS: dict[str, Spec] = {
                                           "(1 for other households)"),
     "motivation_weight": Spec(2.0, 0.0, 10.0, float, unit="logit", group="decision",
                               source="paper: participation wanes after the assessment",
-                              doc="weight of the RT's campaign/award motivation"),
+                              doc="weight of the RT's motivation (the waning campaign/award part plus its incentive)"),
     "youth_offset": Spec(-0.8, -5.0, 5.0, float, unit="logit", group="decision",
                          source="paper: volunteering must reach the younger generation",
                          doc="utility offset of youth households"),
@@ -203,11 +203,25 @@ SPECS: dict[str, Spec] = {
                                  doc="Clean/Safe/Smart standard (mean score) a proposal must reach"),
     "assessment_noise": Spec(0.05, 0.0, 0.5, float, group="assessment", source="assumption",
                              doc="sd of the assessors' error on the mean score"),
-    "lapse_threshold": Spec(0.35, 0.0, 1.0, float, group="assessment",
-                            source="paper: the label is a claim that the concept is applied",
-                            doc="mean score below which an RT no longer applies the concept (practising < this)"),
+    "practice_standard": Spec(0.3, 0.0, 1.0, float, unit="share of households", group="assessment",
+                              source="calibrated (pattern 3, post-award waning); paper: after an assessment some "
+                                     "RTs 'no longer apply the bantar concept'",
+                              doc="an RT practises (applies the concept) while its households' mean participation "
+                                  "over the last 12 months is at least this; below it a post-award check revokes "
+                                  "the label"),
+    "label_standing": Spec(0.3, 0.0, 3.0, float, unit="motivation", group="assessment",
+                           source="assumption (its range is an uncertainty): the label marks 'an RT that has met "
+                                  "the criteria' and RTs do not want to be 'left behind by other RTs' (paper); lost "
+                                  "when a check finds the RT has stopped",
+                           doc="what an RT loses in standing when a check revokes its label, in motivation units "
+                               "(an award of reward_reference is award_boost)"),
     "post_award_check_prob": Spec(0.2, 0.0, 1.0, float, unit="1/year", group="assessment", source="assumption",
                                   doc="yearly chance a Bantar RT is re-checked (label lost if not practising)"),
+    "award_budget_cv": Spec(0.3, 0.0, 1.5, float, group="assessment",
+                            source="calibrated; paper: 'limited funding', 'lack of funds' and the programme's "
+                                   "'political momentum'; Table 3's city winners 2015–2020 vary with CV 0.28",
+                            doc="coefficient of variation of the yearly award budget (lognormal, mean 1) that "
+                                "scales every year's award capacity from 2015 on"),
     "allow_repeat_wins": Spec(False, kind=bool, group="assessment",
                               source="Table 3: every sub-district's wins <= proposals; not stated in the paper",
                               doc="a lapsed RT may win the label again"),
@@ -231,6 +245,20 @@ SPECS: dict[str, Spec] = {
                                 source="paper: RT heads organise", doc="weight of the RT head's mobilisation"),
     "proposal_awareness": Spec(3.0, 0.0, 10.0, float, unit="logit", group="assessment", source="paper",
                                doc="weight of the RT's share of aware households"),
+    "proposal_loss_learning": Spec(1.0, 0.0, 10.0, float, unit="logit/loss", group="assessment",
+                                   source="calibrated; Table 3: 820 RTs ever proposed, fewer than an RT that keeps "
+                                          "campaigning after losing would give",
+                                   doc="fall in an RT's proposal logit for each proposal it has lost"),
+    "proposal_peer_label": Spec(1.0, 0.0, 10.0, float, unit="logit/share", group="assessment",
+                                source="assumption: neighbours' wins show that winning is possible (paper: Bantar "
+                                       "RTs as examples for RTs not yet Bantar)",
+                                doc="weight of the share of the sub-district's RTs holding the label in the "
+                                    "decision to propose"),
+    "proposal_value": Spec(1.0, 0.0, 10.0, float, unit="logit/motivation", group="assessment",
+                           source="assumption: an RT weighs what winning is worth (reward, the Kencana prospect); "
+                                  "zero at the status quo by construction",
+                           doc="weight of the value of winning above its status-quo value (award boost of the "
+                               "current reward fund plus the prospect of Kencana) in the decision to propose"),
     "proposal_awareness_reference": Spec(0.5, 0.0, 1.0, float, unit="share", group="assessment",
                                          source="assumption: awareness centred at half the RT; confounded with "
                                                 "proposal_intercept",
@@ -295,8 +323,23 @@ SPECS: dict[str, Spec] = {
                              doc="Kencana awards per year city-wide"),
     "kencana_reward": Spec(25.0, 0.0, 500.0, float, unit="million IDR", group="policy", source="assumption",
                            doc="reward fund per Kencana award"),
-    "kencana_prospect": Spec(0.5, 0.0, 1.0, float, group="policy", source="paper: Kencana keeps awarded RTs going",
-                             doc="motivation floor of Bantar RTs that can still reach Kencana"),
+    "kencana_prestige": Spec(0.5, 0.0, 3.0, float, unit="motivation", group="policy",
+                             source="assumption (uncalibrated: its range is an uncertainty of every Kencana answer); "
+                                    "paper: Kencana as the higher, honoured tier",
+                             doc="value of the Kencana title beyond its reward, in motivation units"),
+    "kencana_horizon_years": Spec(3, 1, 10, int, unit="years", group="policy",
+                                  source="assumption: an RT weighs the chance of reaching Kencana over an RT head's "
+                                         "term (head_term_years)",
+                                  doc="years ahead over which a Bantar RT weighs its chance of reaching Kencana"),
+    "kencana_gap_scale": Spec(0.1, 0.01, 0.5, float, unit="score", group="policy",
+                              source="assumption: an RT sees Kencana within reach up to about this far below the "
+                                     "Kencana standard",
+                              doc="scale of the logistic chance that an RT's score clears kencana_threshold"),
+    "rj_community_funds": Spec(10.0, 0.0, 200.0, float, unit="million IDR", group="policy",
+                               source="assumption: the RT raises part of the RJ house itself, more when more "
+                                      "households take part (paper: gotong royong, jimpitan)",
+                               doc="money an RT can raise for an RJ house at full participation (with its reward "
+                                   "fund, it decides whether the house is affordable)"),
     "rj_house_cost": Spec(15.0, 0.0, 200.0, float, unit="million IDR", group="policy",
                           source="paper: Kencana requires a Restorative Justice house", doc="cost of an RJ house"),
     "rj_safe_gain": Spec(0.02, 0.0, 0.5, float, unit="score/month", group="policy",
@@ -306,30 +349,38 @@ SPECS: dict[str, Spec] = {
                                       source="paper: RJ houses involve traditional institutions",
                                       doc="engagement added to the RT's traditional leaders by an RJ house"),
     "adoption": Spec(False, kind=bool, group="policy", source="paper: RTs not yet Bantar adopt / are adopted",
-                     doc="Bantar RTs mentor non-Bantar RTs of their sub-district"),
+                     doc="RTs not yet Bantar adopt (learn from) a practising Bantar RT of their sub-district"),
     "adoption_per_bantar": Spec(1, 1, 5, int, unit="RTs", group="policy", source="assumption",
-                                doc="RTs a practising Bantar RT mentors at once"),
+                                doc="RTs that may adopt the same practising Bantar RT in a year"),
     "adoption_awareness": Spec(0.05, 0.0, 1.0, float, unit="1/month", group="policy", source="assumption",
-                               doc="extra monthly awareness chance in adopted RTs"),
+                               doc="extra monthly awareness chance in an adopting RT, times the adopted RT's "
+                                   "participation"),
     "adoption_capacity": Spec(0.3, 0.0, 1.0, float, group="policy", source="assumption",
-                              doc="effort added to an adopted RT's head"),
-    "adoption_mentor_motivation": Spec(0.2, 0.0, 1.0, float, group="policy", source="assumption",
-                                       doc="motivation floor of a mentoring RT (its standing depends on it)"),
+                              doc="effort added to an adopting RT's head, times the adopted RT's participation"),
+    "adoption_knowhow": Spec(1.0, 0.0, 5.0, float, unit="logit", group="policy",
+                             source="assumption: the adopted RT shows how the assessment is passed",
+                             doc="added to an adopting RT's proposal logit, times the adopted RT's participation"),
+    "adoption_recognition": Spec(0.5, 0.0, 3.0, float, unit="motivation", group="policy",
+                                 source="assumption: an adopted RT is recognised when an RT that adopted it wins",
+                                 doc="motivation an adopted RT gains (a pulse that wanes) when an RT that adopted "
+                                     "it wins the label"),
     "monitoring": Spec(0.0, 0.0, 1.0, float, group="policy", source="paper: participatory monitoring",
-                       doc="monitoring intensity: raises post-award checks, deters misuse, keeps RTs alert"),
+                       doc="monitoring intensity: the chance a labelled RT that stopped is found out rises from "
+                           "post_award_check_prob to 1; deters misuse of funds"),
     "monitoring_deterrence": Spec(0.8, 0.0, 1.0, float, group="policy", source="paper: protection of reward funds",
                                   doc="share of misuse prevented at full monitoring"),
-    "monitoring_motivation": Spec(0.3, 0.0, 1.0, float, group="policy", source="assumption",
-                                  doc="motivation floor of Bantar RTs at full monitoring"),
+    "clawback_share": Spec(0.0, 0.0, 1.0, float, unit="share", group="policy",
+                           source="paper: protection of reward funds; size an assumption",
+                           doc="share of an RT's reward fund reclaimed when a check finds it has stopped practising "
+                               "(enters the expected cost of stopping)"),
     "complaint_channel": Spec(False, kind=bool, group="policy", source="paper: complaint handling (Sjihabuddin)",
                               doc="misuse is reported and part of the fund recovered (complaint_recovery); "
                                   "trust loss reduced (complaint_trust_loss_factor)"),
     "informal_engagement": Spec(0.0, 0.0, 1.0, float, group="policy", source="paper: involve informal leaders",
                                 doc="engagement added to religious and traditional leaders"),
     "youth_regeneration": Spec(0.0, 0.0, 1.0, float, group="policy", source="paper: regeneration to the young",
-                               doc="youth programme: youth leader engagement and youth utility"),
-    "regeneration_effect": Spec(1.0, 0.0, 5.0, float, unit="logit", group="policy", source="assumption",
-                                doc="utility added to youth households at full regeneration"),
+                               doc="youth programme: engagement added to youth leaders (who reach youth households "
+                                   "youth_leader_youth_weight times as strongly)"),
     "dissemination_campaign": Spec(0.0, 0.0, 1.0, float, unit="1/month", group="policy",
                                    source="paper: dissemination of public information",
                                    doc="extra monthly awareness chance from a campaign"),

@@ -31,8 +31,14 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "cumulative_winners": ("awards", "Bantar awards from 2014 to the year"),
     "awarded_rts_cumulative": ("RTs", "distinct RTs awarded at least once from 2014 to the year"),
     "bantar_label": ("RTs", "RTs holding the Bantar or Kencana label at the end of the year, practising or not"),
-    "active_bantar": ("RTs", "RTs holding the label and still applying the concept (score at or above "
-                             "lapse_threshold) at the end of the year"),
+    "active_bantar": ("RTs", "RTs holding the label at the end of the year that were practising at the year's "
+                             "assessment (households' participation over the 12 months before it at or above "
+                             "practice_standard)"),
+    "practising_rts": ("RTs", "RTs practising at the year's assessment: households' participation over the 12 "
+                              "months before it at or above practice_standard (labelled or not)"),
+    "participating_households": ("household-years", "households taking part, yearly mean of the monthly count "
+                                                    "(a year of it is one participating household-year)"),
+    "active_low_participation": ("RTs", "active Bantar RTs whose calendar-year participation is below 0.2"),
     "kencana": ("RTs", "RTs holding the Kencana tier at the end of the year"),
     "kencana_awards": ("awards", "new Kencana awards in the year"),
     "lapsed": ("RTs", "RTs that lost the label in the year (found no longer practising at a post-award check)"),
@@ -46,18 +52,26 @@ COLUMNS: dict[str, tuple[str, str]] = {
                                              "poverty line"),
     "awareness": ("share of households", "share of households aware of the programme"),
     "youth_participation": ("share of youth households", "share of youth households taking part (yearly mean)"),
+    "award_budget": ("× mean", "the city's award budget of the year relative to its mean (lognormal, mean 1; 1 in "
+                               "2014): scales every sub-district's award capacity"),
     "status": ("", "the RT's status at the end of the year: never proposed, proposed, Bantar, Kencana, lapsed"),
     "proposed": ("", "the RT was proposed in the year"),
     "won": ("", "the RT won the Bantar award in the year"),
     "kencana_won": ("", "the RT won the Kencana tier in the year"),
     "checked": ("", "the RT (holding the label) was checked after its award in the year"),
-    "practising": ("", "the RT still applies the concept (score at or above lapse_threshold)"),
-    "adopted": ("", "the RT was adopted (mentored) by a practising Bantar RT in the year"),
+    "practising": ("", "the RT practised at the year's assessment: its households' participation over the 12 months "
+                       "before it at or above practice_standard"),
+    "adopted": ("", "the RT adopted (learned from) a practising Bantar RT of its sub-district in the year"),
     "score": ("score in [0, 1]", "mean of the RT's dimension scores at the assessment"),
     "clean": ("score in [0, 1]", "the RT's score on the 'clean' dimension"),
     "safe": ("score in [0, 1]", "the RT's score on the 'safe' dimension"),
     "smart": ("score in [0, 1]", "the RT's score on the 'smart' dimension"),
 }
+
+
+#: Yearly participation below which a practising label-holder is reported as a low-participation RT (issue 14:
+#: model 0.1 had half of its practising label-holders below it).
+LOW_PARTICIPATION = 0.2
 
 
 def _years_done(model) -> int:
@@ -133,6 +147,10 @@ def subdistrict_year_table(model) -> pd.DataFrame:
             "awarded_rts_cumulative": np.bincount(sd, ever_won, minlength=11),
             "bantar_label": np.bincount(sd, label, minlength=11),
             "active_bantar": np.bincount(sd, active, minlength=11),
+            "practising_rts": np.bincount(sd, rec["practising"][yi], minlength=11),
+            "participating_households": np.bincount(sd, part_hh, minlength=11),
+            "active_low_participation": np.bincount(sd, active & (rec["participation"][yi] < LOW_PARTICIPATION),
+                                                    minlength=11),
             "kencana": np.bincount(sd, status == KENCANA, minlength=11),
             "kencana_awards": np.bincount(sd, rec["kencana_won"][yi], minlength=11),
             "lapsed": np.bincount(sd, rec["lapsed"][yi], minlength=11),
@@ -148,7 +166,7 @@ def subdistrict_year_table(model) -> pd.DataFrame:
             rows.append(row)
     df = pd.DataFrame(rows)
     int_cols = [k for k in df.columns if k not in ("subdistrict", "participation", "reward_paid",
-                                                   "reward_misused", "rj_cost")]
+                                                   "reward_misused", "rj_cost", "participating_households")]
     if len(df):
         df[int_cols] = df[int_cols].astype("int64")
     return df
@@ -182,6 +200,7 @@ def city_year_table(model, sd_table: pd.DataFrame | None = None) -> pd.DataFrame
     city["poverty_share"] = model.city_rec["poverty_share"][:ny]
     city["awareness"] = model.city_rec["awareness"][:ny]
     city["youth_participation"] = model.city_rec["youth_participation"][:ny]
+    city["award_budget"] = model.city_rec["award_budget"][:ny]
     del weights
     return city.reset_index()
 

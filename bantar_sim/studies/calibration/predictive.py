@@ -135,7 +135,9 @@ def fit_metrics(pred: dict, obs: dict, spec: StatSpec) -> pd.DataFrame:
         rows.append({"target": name, "n": int(o.size), "inside_90": int(inside.sum()),
                      "coverage_90": float(inside.mean()), "rmse_median": float(np.sqrt(np.mean((med - o) ** 2))),
                      "mean_abs_error_median": float(np.mean(np.abs(med - o))),
-                     "observed_total": float(o.sum()), "predicted_total_median": float(np.median(sim.sum(axis=1)))})
+                     "observed_total": float(o.sum()), "predicted_total_median": float(np.median(sim.sum(axis=1))),
+                     "predicted_total_q05": float(np.quantile(sim.sum(axis=1), 0.05)),
+                     "predicted_total_q95": float(np.quantile(sim.sum(axis=1), 0.95))})
     return pd.DataFrame(rows)
 
 

@@ -181,8 +181,9 @@ PATTERN_CRITERIA: dict[str, Criterion] = {
         "later (share of households); >= 0.03 reads 'waning of community participation' as a visible fall")),
     # Pattern 3 (b): several, not all and not none, stop applying the concept.
     "still_practising_3y": Criterion(0.2, 0.95, (
-        "pattern 3: share of RTs first awarded 2014–2017 still practising (mean Clean/Safe/Smart score >= "
-        "lapse_threshold) at the assessment three years later; 'did not continue ... in several RTs' read "
+        "pattern 3: share of RTs first awarded 2014–2017 still practising (households' "
+        "participation over the 12 months before the assessment >= practice_standard) three years later; 'did "
+        "not continue ... in several RTs' read "
         "as at least 1 in 20 stopping and most not")),
     # Pattern 4: recruitment outpaces decay.
     "label_growth_years": Criterion(6, 6, (

@@ -215,7 +215,7 @@ def _parse_prior(name: str, entry: Any, where: str, settings: Mapping[str, Any])
 
 
 def _check_corners(priors: tuple[Prior, ...], settings: Mapping[str, Any], where: str) -> None:
-    """Joint constraints (e.g. lapse_threshold <= assessment_threshold) must hold across the prior box."""
+    """Joint constraints (e.g. assessment_threshold <= kencana_threshold) must hold across the prior box."""
     for corner in ("low", "high"):
         vals = {p.name: (round(getattr(p, corner)) if p.integer else getattr(p, corner)) for p in priors}
         try:

@@ -362,9 +362,10 @@ def _report(run: ResolvedCalibration, stage: Path, history, info: dict, observed
                 post["passes_patterns"] = per["passes"].to_numpy()
                 result.patterns = per
             values = calibrated_values(point, variant)
-            write_calibrated_toml(stage / "calibrated.toml", values, {**prov, **chosen,
-                                  "settings_note": "scale and households_per_rt above are the settings the "
-                                  "posterior was calibrated at"}, summary)
+            write_calibrated_toml(stage / "calibrated.toml", values, {
+                **prov, **chosen, "predictive_runs": c.predictive_runs,
+                "settings_note": "scale and households_per_rt above are the settings the posterior was calibrated at"},
+                summary)
             lines.append(calibrated_line(values, variant, dist, chosen, c.pattern_filter))
             read_calibrated(stage / "calibrated.toml")    # the file must load the way `bantar-sim run` loads it
             written.append("calibrated.toml")

@@ -4,9 +4,10 @@
 >>> result = run_experiment(ExperimentConfig("experiments/kencana.toml", replications=4))   # doctest: +SKIP
 >>> result.effects.query("metric == 'kencana_final'")                                      # doctest: +SKIP
 
-Rooms: :mod:`.spec` (the file, its checks, the run tasks), :mod:`.compute` (metrics from the registry,
-paired effects, bands), :mod:`.figures` and :mod:`.report` (figures, tables, report.md, data dictionary),
-:mod:`.workflow` (plan, run, analyse, write).
+Rooms: :mod:`.spec` (the file with its [[arm]]s and dose-response [[sweep]]s, its checks, the run tasks),
+:mod:`.compute` (metrics from the registry, paired effects, dose-response, bands), :mod:`.figures` and
+:mod:`.report` (figures, tables, report.md, data dictionary), :mod:`.workflow` (plan, run, analyse, write),
+:mod:`.publish` (result files copied into experiments/results and the README block written from them).
 """
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ import pandas as pd
 from bantar_sim.engine.storage import list_tables, load_manifest, load_table
 from bantar_sim.model.data import table3
 from bantar_sim.model.metrics import EXPERIMENT_METRICS, METRICS, RunTables, compute_metrics
+from bantar_sim.model.params import make_params
 from bantar_sim.model.version import MODEL_VERSION
 
 BASELINE = "baseline"
@@ -161,6 +162,41 @@ def pre_policy_differences(city: pd.DataFrame, window_start: int, baseline: str 
 
 
 
+def zero_in_ci(row) -> bool | None:
+    """Whether an effect's 95% interval contains 0 (None when it has no interval: fewer than 2 pairs)."""
+    lo, hi = row["ci_low"], row["ci_high"]
+    if np.isfinite(lo) and np.isfinite(hi):
+        return bool(lo <= 0 <= hi)
+    return None
+
+
+def dose_response(exp, effects: pd.DataFrame) -> pd.DataFrame | None:
+    """The effects of the sweeps' arms as dose-response curves: one row per sweep, value and metric.
+
+    Rows are in the sweep's value order. ``zero_in_ci`` says whether the 95% interval of the effect contains
+    0 (at a lever's off value it checks that strength 0 is the baseline); ``same_as_baseline`` marks the
+    arms whose full parameter set equals the baseline's (their effect must be exactly 0 under common random
+    numbers). None without sweeps.
+    """
+    if not getattr(exp, "sweeps", None):
+        return None
+    base = make_params(exp.arm_params(exp.arms[0]))
+    cols = ["arm", "metric", "label", "unit", "n_pairs", "baseline_mean", "arm_mean", "effect", "ci_low", "ci_high"]
+    parts = []
+    for sw in exp.sweeps:
+        for arm in exp.sweep_arms(sw):
+            e = effects.loc[effects["arm"] == arm.name, cols] if not effects.empty else pd.DataFrame(columns=cols)
+            e = e.copy()
+            e.insert(0, "value", [arm.value] * len(e))
+            e.insert(0, "lever", sw.lever)
+            e.insert(0, "sweep", sw.name)
+            e["zero_in_ci"] = pd.array([zero_in_ci(r) for _, r in e.iterrows()], dtype="boolean")
+            e["same_as_baseline"] = make_params(exp.arm_params(arm)) == base
+            parts.append(e)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["sweep", "lever", "value", *cols])
+    return out
+
+
 # --------------------------------------------------------------------------------------- the analysis
 def load_runs(runs_dir: Path, table: str, run_ids: set[str]) -> pd.DataFrame:
     """The stored rows of ``table`` of the given runs (an empty frame if the store or table is absent)."""
@@ -188,6 +224,8 @@ class Analysis:
         Yearly bands per arm and variable; the sustainability curve per run (None without ok runs).
     pre_diff : dict
         Per arm, replicates that differ from the baseline before the policy period.
+    dose : pandas.DataFrame or None
+        The sweeps' effects by lever value (:func:`dose_response`); None without [[sweep]]s.
     rt_share : float
         The simulated city's share of Table 3's 1,627 RTs.
     """
@@ -202,6 +240,7 @@ class Analysis:
     curve: pd.DataFrame | None = None
     pre_diff: dict = field(default_factory=dict)
     rt_share: float = 1.0
+    dose: pd.DataFrame | None = None
 
     @property
     def n_failed(self) -> int:
@@ -243,6 +282,7 @@ def analyse(exp, tasks: Sequence, runs_dir: Path) -> Analysis:
         m = per_run_metrics(city, sdt, cohorts, window, horizon, names)
         per_run = runs.drop(columns=["status", "error"]).merge(m, left_on="run_id", right_index=True, how="inner")
     result = Analysis(runs, man, per_run, paired_effects(per_run, names, arms), arm_levels(per_run, names, arms), arms)
+    result.dose = dose_response(exp, result.effects)
     if not city.empty:
         # Replicate order, not run-id order: the bands' sums (and the curve's rows) do not depend on the
         # content addresses of the runs.

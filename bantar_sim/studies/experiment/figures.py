@@ -1,4 +1,5 @@
-"""The figures of a policy experiment: time series per arm, forest plot of effects, sustainability curve.
+"""The figures of a policy experiment: time series per arm, forest plot of effects, sustainability curve,
+dose-response curves of the sweeps.
 
 Built with :func:`bantar_sim.reporting.figures.new_figure` (no pyplot, no backend switch). Every figure
 names the statistic it draws: medians and replication bands for the series, means of paired differences
@@ -16,6 +17,7 @@ import pandas as pd
 from bantar_sim.model.metrics import METRICS
 from bantar_sim.reporting.figures import arm_colours, new_figure, observed_winners
 from bantar_sim.studies.experiment.compute import BASELINE, SERIES, TIMESERIES_PANELS, t_interval
+from bantar_sim.studies.experiment.spec import value_text
 
 
 def plot_timeseries(bands: pd.DataFrame, arms: Sequence[str], path: Path, *, title: str, window_start: int,
@@ -119,3 +121,58 @@ def plot_sustainability(curve: pd.DataFrame, arms: Sequence[str], path: Path, *,
     fig.savefig(path, dpi=110)
 
 
+
+
+def _positions(values: Sequence) -> tuple[np.ndarray, list[str] | None]:
+    """The x positions of a sweep's values: the numbers themselves, or 0, 1, ... with labels (booleans, choices)."""
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+           for v in values):
+        return np.asarray(values, float), None
+    return np.arange(len(values), dtype=float), [value_text(v) for v in values]
+
+
+def plot_dose_response(dose: pd.DataFrame, sweeps: Sequence, metrics: Sequence[str], path: Path, *, title: str,
+                       baseline_values: dict | None = None) -> None:
+    """One row of panels per sweep, one column per metric: the effect vs the lever's value with 95% CIs.
+
+    The y axes are shared within a column (a metric), so the sweeps' rows compare the levers' reach; a
+    black line marks no effect and a dotted grey line the baseline's own value of the lever.
+    """
+    metrics = [m for m in metrics if m in set(dose["metric"])]
+    nrow, ncol = max(len(sweeps), 1), max(len(metrics), 1)
+    fig, axes = new_figure(nrow, ncol, figsize=(4.3 * ncol + 0.8, 2.5 * nrow + 1.4), squeeze=False, sharey="col")
+    colour = arm_colours(["baseline", "sweep"])["sweep"]
+    for i, sw in enumerate(sweeps):
+        d = dose[dose["sweep"] == sw.name]
+        x_of, labels = _positions(list(sw.values))
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            e = d[d["metric"] == metric]
+            eff, lo, hi = (e[c].to_numpy(float) for c in ("effect", "ci_low", "ci_high"))
+            lo, hi = np.where(np.isfinite(lo), lo, eff), np.where(np.isfinite(hi), hi, eff)
+            x = x_of[: len(e)]
+            ax.axhline(0, color="black", linewidth=0.8)
+            ax.errorbar(x, eff, yerr=[eff - lo, hi - eff], fmt="o-", color=colour, capsize=3, markersize=4)
+            base_value = (baseline_values or {}).get(sw.lever)
+            if labels is None and isinstance(base_value, (int, float)) and not isinstance(base_value, bool):
+                ax.axvline(base_value, color="0.5", linestyle=":", linewidth=1)
+            if labels is not None:
+                ax.set_xticks(x_of, labels)
+            elif len(x) and x.min() >= 0 and np.any(x > 0) and x.max() / x[x > 0].min() > 30:
+                # e.g. 0, 3, 10, 40, 150 awards: linear up to the smallest positive value, logarithmic beyond
+                low = float(x[x > 0].min())
+                ax.set_xscale("symlog", linthresh=low, linscale=0.5)
+                ax.set_xlim(-0.3 * low, float(x.max()) * 1.4)
+                ax.set_xticks(x, [value_text(v) for v in sw.values[: len(x)]], fontsize=7)
+                ax.minorticks_off()
+            ax.set_xlabel(sw.lever, fontsize=8)
+            ax.grid(alpha=0.3)
+            if i == 0:
+                info = METRICS.get(metric)
+                ax.set_title(f"{info.label}\n({info.unit})" if info else metric, fontsize=9)
+            if j == 0:
+                extra = ", ".join(f"{k}={value_text(v)}" for k, v in sw.settings.items())
+                ax.set_ylabel(sw.name + (f"\n({extra})" if extra else "") + "\neffect vs baseline", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (2.5 * nrow + 1.4)))
+    fig.savefig(path, dpi=100)

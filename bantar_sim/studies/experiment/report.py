@@ -8,6 +8,7 @@ replication bands.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -21,7 +22,13 @@ from bantar_sim.model.params import SPECS, make_params
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.datadict import Resource, write_datapackage
 from bantar_sim.studies.experiment.compute import BASELINE, SERIES, Analysis
-from bantar_sim.studies.experiment.figures import plot_forest, plot_sustainability, plot_timeseries
+from bantar_sim.studies.experiment.figures import (
+    plot_dose_response,
+    plot_forest,
+    plot_sustainability,
+    plot_timeseries,
+)
+from bantar_sim.studies.experiment.spec import value_text
 
 #: Column -> (unit, definition) of the experiment's own tables (metric columns come from the registry).
 EXPERIMENT_COLUMNS: dict[str, tuple[str, str]] = {
@@ -58,6 +65,12 @@ EXPERIMENT_COLUMNS: dict[str, tuple[str, str]] = {
     "awarded": ("RTs", "RTs of the award cohorts (first awarded in the year)"),
     "share_active": ("share of awarded RTs", "active / awarded, cohorts whose k-th year falls in the policy period"),
     "year": ("year", "simulated year"),
+    "sweep": ("", "the [[sweep]] (dose-response) the arm belongs to (its name; default: the lever)"),
+    "lever": ("", "the lever the sweep varies"),
+    "value": ("lever's unit", "the lever's value in this arm (the dose)"),
+    "zero_in_ci": ("", "the 95% interval of the effect contains 0 (empty: fewer than 2 pairs); at the lever's off "
+                       "value this checks that strength 0 is the baseline"),
+    "same_as_baseline": ("", "the arm's full parameter set equals the baseline's (its effect must be exactly 0)"),
 }
 FILES_TEXT = ("- `metrics.csv`: every metric per run (arm, replicate, seed); `effects.csv`: paired effects (means "
               "of paired differences) with CIs; `levels.csv`: per-arm means with CIs; `series.csv`: yearly bands "
@@ -136,7 +149,8 @@ def _provenance(man: pd.DataFrame) -> dict:
 
 def render_report(exp, a: Analysis, *, batch_summary=None, command: str = "") -> str:
     """The Markdown report of an experiment (``report.md``)."""
-    runs, man, effects, levels, arms = a.runs, a.manifest, a.effects, a.levels, a.arms
+    runs, man, effects, levels = a.runs, a.manifest, a.effects, a.levels
+    arms = [x.name for x in exp.explicit_arms if x.name in a.arms]   # the sweeps' arms: "Dose-response"
     headline, pre_diff, rt_share, has_figures = list(exp.headline), a.pre_diff, a.rt_share, a.bands is not None
     window, horizon = exp.window_start, exp.horizon
     prov = _provenance(man)
@@ -187,10 +201,17 @@ def render_report(exp, a: Analysis, *, batch_summary=None, command: str = "") ->
     n_pairs = effects.groupby("arm")["n_pairs"].max().to_dict() if not effects.empty else {}
     L.append(markdown_table(["metric", "baseline mean"] + [f"{a}: mean effect (n={n_pairs.get(a, 0)})"
                                                            for a in arms[1:]], rows))
+    if exp.sweeps:
+        L += ["", f"The {len(exp.sweeps)} sweep(s)' arms are in the section Dose-response below."]
+    if has_figures and len(arms) > 1:
+        L += ["", "![Effects vs baseline](forest.png)"]
+    if a.dose is not None:
+        L += ["", dose_markdown(exp, a.dose, levels, figure=has_figures)]
     if has_figures:
-        L += ["", "![Effects vs baseline](forest.png)", "",
+        L += ["",
               "## Time series", "",
-              "Median per arm, 90% of replications shaded, 95% dotted; black squares: the published Table 3 winners "
+              "Median per arm" + (" (of each sweep: its last value)" if exp.sweeps else "")
+              + ", 90% of replications shaded, 95% dotted; black squares: the published Table 3 winners "
               "2014–2020 (and their cumulative sum; with no repeat wins it counts the RTs ever awarded)"
               + ("" if abs(rt_share - 1) < 1e-9 else f", scaled by {rt_share:.3g} to the simulated city") + ".", "",
               "![Time series per arm](timeseries.png)", "",
@@ -199,6 +220,8 @@ def render_report(exp, a: Analysis, *, batch_summary=None, command: str = "") ->
               f"cohorts whose year k falls in {window}–{horizon}; mean over replications with 95% CI.", "",
               "![Awarded RTs still active](sustainability.png)"]
     L += ["", "## All metrics: level per arm (mean [95% CI over replications])", ""]
+    if exp.sweeps:
+        L += ["The sweeps' arms: `levels.csv` (levels) and `dose_response.csv` (effects).", ""]
     rows = []
     for metric in EXPERIMENT_METRICS:
         info = METRICS[metric]
@@ -263,10 +286,78 @@ def render_report(exp, a: Analysis, *, batch_summary=None, command: str = "") ->
     return "\n".join(L) + "\n"
 
 
+def _dose_cell(r) -> str:
+    """One dose-response effect as text: mean [95% CI], `*` when the interval excludes 0."""
+    return effect_cell({"effect": r["effect"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                        "significant": not pd.isna(r["zero_in_ci"]) and not bool(r["zero_in_ci"])})
+
+
+def _off(value) -> bool:
+    """The lever's strength 0 (a number 0 or false)."""
+    return value is False or (not isinstance(value, (bool, str)) and value == 0)
+
+
+def dose_markdown(exp, dose: pd.DataFrame, levels: pd.DataFrame, figure: bool = True) -> str:
+    """The report's Dose-response section: per sweep, value -> effect [95% CI] on the headline metrics."""
+    metrics = [m for m in exp.headline if m in set(dose["metric"])]
+    L = ["## Dose-response", "",
+         "Each [[sweep]] runs one arm per value of its lever (the other settings of its `set` shared); the effect "
+         "is the mean paired difference vs the baseline with its 95% t interval (`*`: excludes 0). "
+         "`= baseline`: the arm's parameter set is the baseline's, so its effect must be exactly 0. "
+         "Table: `dose_response.csv`."] + (["", "![Dose-response](dose_response.png)"] if figure else [])
+    base = {m: levels[(levels["arm"] == BASELINE) & (levels["metric"] == m)]["mean"] for m in metrics}
+    header = ["value"] + [f"{METRICS[m].label} ({METRICS[m].unit}; baseline "
+                          f"{fmt(base[m].iloc[0]) if len(base[m]) else '–'})" for m in metrics]
+    for sw in exp.sweeps:
+        d = dose[dose["sweep"] == sw.name]
+        with_ = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in sw.settings.items())
+        L += ["", f"### `{sw.name}`: lever `{sw.lever}`" + (f", with {with_}" if with_ else ""), ""]
+        if sw.description:
+            L += [sw.description, ""]
+        rows = []
+        for value, aname in zip(sw.values, sw.arm_names):
+            dv = d[d["arm"] == aname]
+            same = bool(len(dv)) and bool(dv["same_as_baseline"].iloc[0])
+            row = [f"{value_text(value)}" + (" (= baseline)" if same else "")]
+            for m in metrics:
+                e = dv[dv["metric"] == m]
+                row.append(_dose_cell(e.iloc[0]) if len(e) else "–")
+            rows.append(row)
+        L.append(markdown_table(header, rows))
+        off = d[d["value"].map(_off) & d["metric"].isin(metrics)]
+        if len(off):
+            inside = off["zero_in_ci"].fillna(False).astype(bool)
+            who = ", ".join(f"`{m}`" for m in off.loc[~inside, "metric"])
+            L += ["", f"At {sw.lever} = {value_text(off['value'].iloc[0])}: the 95% CI contains 0 for "
+                  f"{int(inside.sum())} of {len(off)} headline metrics"
+                  + (f" (not: {who}; the sweep's other settings, or the lever's absence of an off state, act "
+                     "on their own)." if who else ".")]
+    return "\n".join(L)
+
+
+def dose_text(exp, dose: pd.DataFrame | None) -> str:
+    """Plain-text dose-response curves (what the command prints): per sweep and headline metric, one line."""
+    if dose is None:
+        return ""
+    lines = ["\nDose-response (effect vs baseline by lever value; * = CI excludes 0):"]
+    for sw in exp.sweeps:
+        extra = ([f"lever {sw.lever}"] if sw.name != sw.lever else []) + [f"{k}={value_text(v)}"
+                                                                          for k, v in sw.settings.items()]
+        lines.append(f"  {sw.name}" + (f" ({', '.join(extra)})" if extra else "") + ":")
+        d = dose[dose["sweep"] == sw.name]
+        for m in exp.headline:
+            e = d[d["metric"] == m]
+            if len(e):
+                cells = "; ".join(f"{value_text(r['value'])}: {_dose_cell(r)}" for _, r in e.iterrows())
+                lines.append(f"    {METRICS[m].label:<45} {cells}")
+    return "\n".join(lines)
+
+
 def headline_summary(exp, a: Analysis) -> str:
-    """What the command prints after the runs: the headline effects."""
+    """What the command prints after the runs: the headline effects (and the sweeps' dose-response)."""
+    arms = [x.name for x in exp.explicit_arms]
     return (f"\nHeadline effects vs baseline, {exp.window_start}–{exp.horizon} (mean paired difference [95% CI], "
-            "* = CI excludes 0):\n" + headline_text(a.effects, list(exp.headline), a.arms))
+            "* = CI excludes 0):\n" + headline_text(a.effects, list(exp.headline), arms) + dose_text(exp, a.dose))
 
 
 def write_report(exp, a: Analysis, folder: Path, *, batch_summary=None, command: str = "") -> list[str]:
@@ -293,7 +384,8 @@ def write_report(exp, a: Analysis, folder: Path, *, batch_summary=None, command:
     a.levels.to_csv(folder / "levels.csv", index=False)
     a.runs.to_csv(folder / "runs.csv", index=False)
     files = ["metrics.csv", "effects.csv", "levels.csv", "runs.csv"]
-    (folder / "experiment.json").write_text(json.dumps(exp.to_json(), indent=2, default=str))
+    meta = {**exp.to_json(), "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    (folder / "experiment.json").write_text(json.dumps(meta, indent=2, default=str))
     files.append("experiment.json")
     resources = [
         Resource("metrics", "metrics.csv", per_run, f"one row per run: every experiment metric (policy period "
@@ -305,18 +397,35 @@ def write_report(exp, a: Analysis, folder: Path, *, batch_summary=None, command:
         Resource("runs", "runs.csv", a.runs, "one row per run of the experiment: its id, tags and status",
                  EXPERIMENT_COLUMNS),
     ]
+    if a.dose is not None:
+        a.dose.to_csv(folder / "dose_response.csv", index=False)
+        files.append("dose_response.csv")
+        resources.append(Resource("dose_response", "dose_response.csv", a.dose, "one row per sweep, lever value "
+                                  "and metric: the MEAN paired difference (arm − baseline, same seed) with its 95% "
+                                  "t interval", EXPERIMENT_COLUMNS))
     if a.bands is not None:
         a.bands.to_csv(folder / "series.csv", index=False)
         a.curve.to_csv(folder / "sustainability.csv", index=False)
-        arms = a.arms
+        explicit = [x.name for x in exp.explicit_arms]
+        # Of each sweep only its last value is drawn in the series (the dose-response figure has them all).
+        arms = explicit + [names[-1] for names in (sw.arm_names for sw in exp.sweeps)]
         plot_timeseries(a.bands, arms, folder / "timeseries.png", title=f"Experiment '{exp.name}'",
                         window_start=window, rt_share=a.rt_share, n_reps=n_reps)
-        plot_forest(a.effects, list(exp.headline), arms, folder / "forest.png",
-                    title=f"Experiment '{exp.name}': effect of each arm vs baseline, {window}–{horizon} "
-                          f"(mean paired difference over {n_reps} replications, 95% CI)")
         plot_sustainability(a.curve, arms, folder / "sustainability.png",
                             title=f"Experiment '{exp.name}': awarded RTs still active, evaluated {window}–{horizon}")
-        files += ["series.csv", "sustainability.csv", "timeseries.png", "forest.png", "sustainability.png"]
+        files += ["series.csv", "sustainability.csv", "timeseries.png", "sustainability.png"]
+        if len(explicit) > 1:
+            plot_forest(a.effects, list(exp.headline), explicit, folder / "forest.png",
+                        title=f"Experiment '{exp.name}': effect of each arm vs baseline, {window}–{horizon} "
+                              f"(mean paired difference over {n_reps} replications, 95% CI)")
+            files.append("forest.png")
+        if a.dose is not None:
+            base = asdict(make_params(exp.arm_params(exp.arms[0])))
+            plot_dose_response(a.dose, exp.sweeps, list(exp.headline), folder / "dose_response.png",
+                               title=f"Experiment '{exp.name}': dose-response, effect vs baseline {window}–{horizon}\n"
+                                     f"(mean paired difference over {n_reps} replications, 95% CI; dotted: "
+                                     "the baseline's value of the lever)", baseline_values=base)
+            files.append("dose_response.png")
         series = ", ".join(f"{k} ({label}, {unit})" for k, (label, unit) in SERIES.items())
         resources += [
             Resource("series", "series.csv", a.bands, "one row per arm, variable and year: the MEAN, MEDIAN "

@@ -22,6 +22,7 @@ from bantar_sim.engine.task import RunTask, spawn_seeds
 from bantar_sim.model.city import counts_ok
 from bantar_sim.model.metrics import EXPERIMENT_METRICS
 from bantar_sim.model.params import SPECS, ParameterError, check_value, did_you_mean, make_params, read_toml
+from bantar_sim.model.version import MODEL_VERSION, __version__
 from bantar_sim.studies.inputs import (
     STATUS_QUO,
     ParameterSet,
@@ -63,6 +64,18 @@ EXPERIMENT_KEYS = {
 }
 ARM_META_KEYS = ("name", "description")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+#: Keys of a [[sweep]] table (a dose-response sweep: one arm per value of one lever).
+SWEEP_KEYS = {
+    "lever": "the lever (or model parameter) to sweep",
+    "values": "non-empty list of distinct values of the lever, each in its range",
+    "set": "optional table of other lever settings shared by the sweep's arms, e.g. { adoption = true }",
+    "name": "optional sweep name, letters, digits, '_' or '-' (default: the lever); arms are named "
+            "'<name>=<value>'",
+    "description": "optional text",
+}
+#: Names of the arms a sweep makes, '<sweep>=<value>' (e.g. 'monitoring=0.25'): NAME_RE plus '=' and the
+#: characters of a number ('.', '+', '-'). Explicit [[arm]] names cannot contain '=', so they never collide.
+SWEEP_ARM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*=[A-Za-z0-9_.+-]+$")
 
 
 #: The experiment's headline metrics unless its file says otherwise (forest plot, printed summary).
@@ -85,6 +98,8 @@ class ExperimentConfig:
         The experiment file (TOML; format in experiments/README.md).
     replications, horizon : int, optional
         Override the file's ``replications`` / ``horizon``.
+    households_per_rt : float, optional
+        Override the file's ``households_per_rt`` (e.g. to check that effects do not depend on it).
     out : str or Path, optional
         Output folder (default ``outputs/<experiment name>``); its ``runs/`` batch store is kept and resumed.
     command : str
@@ -94,6 +109,7 @@ class ExperimentConfig:
     file: str | Path
     replications: int | None = None
     horizon: int | None = None
+    households_per_rt: float | None = None
     out: str | Path | None = None
     command: str = ""
 
@@ -106,6 +122,57 @@ class Arm:
     description: str = ""
     overrides: dict = field(default_factory=dict)   # validated lever/parameter settings of this arm
     implied: bool = False                            # the baseline added because the file has none
+    sweep: str | None = None                         # the [[sweep]] that made this arm (None: an [[arm]])
+    value: Any = None                                # its value of the sweep's lever
+    origin: str = ""                                 # where it was defined, e.g. "[[sweep]] #2" (errors)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A dose-response sweep: one arm per value of one lever, compared with the baseline like any arm.
+
+    Attributes
+    ----------
+    name, lever : str
+        The sweep's name (default: the lever) and the swept lever.
+    values : tuple
+        The validated values, in file order; arm k is named ``arm_names[k]``.
+    settings : dict
+        The validated ``set`` table: other levers every arm of the sweep sets.
+    description : str
+        Text (optional).
+    """
+
+    name: str
+    lever: str
+    values: tuple
+    settings: dict
+    description: str = ""
+
+    @property
+    def arm_names(self) -> list[str]:
+        """The sweep's arm names, one per value: ``<name>=<value>``."""
+        return [sweep_arm_name(self.name, v) for v in self.values]
+
+    def to_json(self) -> dict:
+        """The sweep as written to experiment.json."""
+        return {"name": self.name, "lever": self.lever, "values": list(self.values), "set": dict(self.settings),
+                "description": self.description, "arms": self.arm_names}
+
+
+def value_text(value: Any) -> str:
+    """A lever value as it appears in arm names and tables: true/false, the shortest exact number, the text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def sweep_arm_name(sweep: str, value: Any) -> str:
+    """The name of a sweep's arm: ``<sweep>=<value>``, e.g. ``monitoring=0.25`` (stable, readable)."""
+    return f"{sweep}={value_text(value)}"
 
 
 @dataclass
@@ -128,6 +195,7 @@ class Experiment:
     arms: list
     parameter_set: ParameterSet      # the calibrated set (or the status-quo defaults) the arms start from
     posterior_draws: list = field(default_factory=list)   # replication k -> (row index, overrides)
+    sweeps: list = field(default_factory=list)            # the [[sweep]]s (their arms are in `arms`)
 
     @property
     def start(self) -> dict:
@@ -138,6 +206,15 @@ class Experiment:
     def arm_names(self) -> list[str]:
         """The arm names, baseline first."""
         return [a.name for a in self.arms]
+
+    @property
+    def explicit_arms(self) -> list[Arm]:
+        """The baseline and the [[arm]]s (not the arms a [[sweep]] made)."""
+        return [a for a in self.arms if a.sweep is None]
+
+    def sweep_arms(self, sweep: Sweep) -> list[Arm]:
+        """The arms of one sweep, in the order of its values."""
+        return [a for a in self.arms if a.sweep == sweep.name]
 
     @property
     def seeds(self) -> list[int]:
@@ -165,8 +242,9 @@ class Experiment:
         return max(min(years) if years else self.horizon, 2014)
 
     def to_json(self) -> dict:
-        """The resolved experiment as written to experiment.json."""
+        """The resolved experiment as written to experiment.json (with the model version its runs have)."""
         return {
+            "model_version": MODEL_VERSION, "package_version": __version__,
             "file": str(self.path), "name": self.name, "description": self.description, "horizon": self.horizon,
             "replications": self.replications, "base_seed": self.base_seed, "scale": self.scale,
             "households_per_rt": self.households_per_rt, "parameters": self.parameters,
@@ -174,8 +252,9 @@ class Experiment:
             "posterior": str(self.posterior) if self.posterior else None,
             "posterior_rows": [i for i, _ in self.posterior_draws], "outputs": list(self.outputs),
             "headline": list(self.headline), "base": self.base, "window_start": self.window_start,
-            "arms": [{"name": a.name, "description": a.description, "overrides": a.overrides, "implied": a.implied}
-                     for a in self.arms],
+            "arms": [{"name": a.name, "description": a.description, "overrides": a.overrides, "implied": a.implied,
+                      "sweep": a.sweep, "value": a.value} for a in self.arms],
+            "sweeps": [sw.to_json() for sw in self.sweeps],
             "seeds": [str(s) for s in self.seeds],
         }
 
@@ -218,15 +297,16 @@ def _settings(where: str, table: dict) -> dict:
     return out
 
 
-def load_experiment(path: str | Path, *, replications: int | None = None, horizon: int | None = None) -> Experiment:
+def load_experiment(path: str | Path, *, replications: int | None = None, horizon: int | None = None,
+                    households_per_rt: float | None = None) -> Experiment:
     """Read and validate an experiment file (and command-line overrides); nothing is run or written."""
     path = Path(path)
     f = str(path)
     data = read_toml(path, f"{f}: experiment file not found", ExperimentError)
 
     for key in data:
-        if key not in ("experiment", "base", "arm"):
-            raise _unknown_key(f, key, ["[experiment]", "[base]", "[[arm]]"], "table")
+        if key not in ("experiment", "base", "arm", "sweep"):
+            raise _unknown_key(f, key, ["[experiment]", "[base]", "[[arm]]", "[[sweep]]"], "table")
     ex = data.get("experiment", {})
     if not isinstance(ex, dict):
         raise ExperimentError(f"{f}: 'experiment' must be a table [experiment], got a {_type_name(ex)}")
@@ -254,6 +334,8 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     base_seed = _int_in(where, "base_seed", ex.get("base_seed", 2014), 0, 2**63 - 1, "an integer in [0, 2**63)")
     scale = check_value("scale", ex["scale"], where) if "scale" in ex else None
     hh = check_value("households_per_rt", ex["households_per_rt"], where) if "households_per_rt" in ex else None
+    if households_per_rt is not None:
+        hh = check_value("households_per_rt", households_per_rt, "--households-per-rt")
     parameters = ex.get("parameters", "calibrated")
     if parameters not in ("calibrated", "defaults"):
         raise ExperimentError(f"{where}: 'parameters' must be 'calibrated' or 'defaults', got {parameters!r}")
@@ -314,9 +396,17 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
         arms.insert(0, Arm(BASELINE, "status quo (implied: no lever set)", {}, implied=True))
     else:
         arms.insert(0, arms.pop(seen[BASELINE] - 1))   # the reference arm first
+    sweeps = load_sweeps(f, data.get("sweep", []))
+    for k, sw in enumerate(sweeps, start=1):
+        for value, aname in zip(sw.values, sw.arm_names):
+            desc = f"dose-response: {sw.lever} = {value_text(value)}"
+            if sw.settings:
+                desc += " (with " + ", ".join(f"{key} = {value_text(v)}" for key, v in sw.settings.items()) + ")"
+            arms.append(Arm(aname, desc, {**sw.settings, sw.lever: value}, sweep=sw.name, value=value,
+                            origin=f"[[sweep]] #{k}"))
     if len(arms) < 2:
-        raise ExperimentError(f"{f}: no [[arm]] to compare with the baseline; add at least one [[arm]] with a "
-                              f"name and lever settings, e.g. [[arm]] name = \"kencana\" kencana = true")
+        raise ExperimentError(f"{f}: no [[arm]] to compare with the baseline (nor a [[sweep]]); add at least one "
+                              f"[[arm]] with a name and lever settings, e.g. [[arm]] name = \"kencana\" kencana = true")
 
     try:
         pset = resolve_parameter_set() if parameters == "calibrated" else STATUS_QUO
@@ -326,18 +416,90 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
     exp = Experiment(path=path, name=name, description=description, horizon=hz, replications=reps,
                      base_seed=base_seed, scale=scale, households_per_rt=hh, parameters=parameters,
                      posterior=posterior_path, outputs=tuple(dict.fromkeys([*REQUIRED_TABLES, *outputs])),
-                     headline=tuple(headline), base=base, arms=arms, parameter_set=pset)
+                     headline=tuple(headline), base=base, arms=arms, parameter_set=pset, sweeps=sweeps)
     if posterior_path is not None:
         exp.posterior_draws = draw_posterior(posterior_path, base_seed, reps)
     _check_arms(exp)
     return exp
 
 
+def load_sweeps(f: str, raw_sweeps: Any) -> list[Sweep]:
+    """Validate the [[sweep]] tables of file ``f``: known keys and lever, values in range, distinct names.
+
+    Errors name the file, ``[[sweep]] #k`` and the key, like the [[arm]] errors (checked before any run).
+    """
+    if isinstance(raw_sweeps, dict):
+        raise ExperimentError(f"{f}: sweeps must be written [[sweep]] (an array of tables), not [sweep]")
+    sweeps: list[Sweep] = []
+    seen: dict[str, int] = {}
+    for k, raw in enumerate(raw_sweeps, start=1):
+        sw = f"{f}: [[sweep]] #{k}"
+        if not isinstance(raw, dict):
+            raise ExperimentError(f"{sw}: must be a table, got a {_type_name(raw)}")
+        for key in raw:
+            if key not in SWEEP_KEYS:
+                allowed = [f"{key2} ({v})" for key2, v in SWEEP_KEYS.items()]
+                raise ExperimentError(f"{sw}: unknown key '{key}'{did_you_mean(key, SWEEP_KEYS)}; "
+                                      f"allowed: {'; '.join(allowed)}")
+        if "lever" not in raw:
+            raise ExperimentError(f"{sw}: missing 'lever' (the lever to sweep, e.g. lever = \"monitoring\")")
+        lever = raw["lever"]
+        if not isinstance(lever, str):
+            raise ExperimentError(f"{sw}: 'lever' must be a lever name (string), got {lever!r} ({_type_name(lever)})")
+        if lever in EXPERIMENT_LEVEL:
+            raise ExperimentError(f"{sw}: 'lever' = '{lever}' cannot be swept (paired arms share one city and time "
+                                  f"frame); set '{EXPERIMENT_LEVEL[lever]}' in [experiment] instead")
+        if lever not in SPECS:
+            raise ExperimentError(f"{sw}: 'lever': unknown lever '{lever}'{did_you_mean(lever, SPECS)}; "
+                                  f"allowed levers: {', '.join(LEVERS)}; "
+                                  "or any other model parameter listed by `bantar-sim params`")
+        name = raw.get("name", lever)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ExperimentError(f"{sw}: 'name' must be {SWEEP_KEYS['name']}, got {name!r}")
+        if name in seen:
+            raise ExperimentError(f"{sw}: duplicate sweep name '{name}' (also [[sweep]] #{seen[name]}); sweeps of "
+                                  "the same lever need different 'name's (their arms are named '<name>=<value>')")
+        seen[name] = k
+        description = raw.get("description", "")
+        if not isinstance(description, str):
+            raise ExperimentError(f"{sw}: 'description' must be a string, got {_type_name(description)}")
+        if "values" not in raw:
+            raise ExperimentError(f"{sw}: missing 'values' (a non-empty list of values of '{lever}')")
+        raw_values = raw["values"]
+        if not isinstance(raw_values, list) or not raw_values:
+            raise ExperimentError(f"{sw}: 'values' must be a non-empty list of distinct values of '{lever}', each in "
+                                  f"its range, got {raw_values!r}")
+        values: list = []
+        names: dict[str, int] = {}
+        for i, v in enumerate(raw_values, start=1):
+            if isinstance(v, (dict, list)):
+                raise ExperimentError(f"{sw}: 'values' item {i} must be a single value, got a {_type_name(v)}")
+            value = check_value(lever, v, f"{sw} 'values' item {i}")
+            aname = sweep_arm_name(name, value)
+            if aname in names:
+                raise ExperimentError(f"{sw}: 'values' item {i} ({v!r}) repeats item {names[aname]} (arm "
+                                      f"'{aname}'); values must be distinct")
+            if not SWEEP_ARM_RE.match(aname):
+                raise ExperimentError(f"{sw}: 'values' item {i} ({v!r}) gives the arm name {aname!r}, which is not "
+                                      "letters, digits, '_', '.', '+' or '-'")
+            names[aname] = i
+            values.append(value)
+        settings = raw.get("set", {})
+        if not isinstance(settings, dict):
+            raise ExperimentError(f"{sw}: 'set' must be a table of lever settings, e.g. set = {{ adoption = true }}, "
+                                  f"got a {_type_name(settings)}")
+        if lever in settings:
+            raise ExperimentError(f"{sw}: 'set' sets the swept lever '{lever}' itself; remove it from 'set'")
+        sweeps.append(Sweep(name, lever, tuple(values), _settings(f"{sw} 'set'", settings), description))
+    return sweeps
+
+
 def _check_arms(exp: Experiment) -> None:
     """Every run's full parameter set is valid, and every lever can act before the horizon."""
     f = str(exp.path)
     for arm in exp.arms:
-        where = f"{f}: [[arm]] '{arm.name}'" if not arm.implied else f"{f}: [base]"
+        where = (f"{f}: [base]" if arm.implied else f"{f}: {arm.origin} '{arm.name}'" if arm.origin
+                 else f"{f}: [[arm]] '{arm.name}'")
         reps = range(exp.replications) if exp.posterior_draws else [None]
         for k in reps:
             w = where if k is None else f"{where} with posterior row {exp.posterior_draws[k][0]}"

@@ -73,6 +73,8 @@ class ExperimentResult:
         Yearly bands per arm; share still active k years after the award per run (None without ok runs).
     runs : pandas.DataFrame
         Run ids, tags and status.
+    dose_response : pandas.DataFrame or None
+        The [[sweep]]s' effects by lever value (``dose_response.csv``); None without sweeps.
     batch : BatchSummary
         What this call's batch did (executed, skipped, failed).
     summary : str
@@ -92,6 +94,7 @@ class ExperimentResult:
     summary: str
     out: Path
     paths: dict[str, Path] = field(default_factory=dict)
+    dose_response: pd.DataFrame | None = None
 
     @property
     def n_failed(self) -> int:
@@ -115,7 +118,8 @@ def plan_experiment(config: ExperimentConfig) -> ExperimentPlan:
     ExperimentError
         (a ParameterError) naming the file, the key and what is allowed.
     """
-    exp = load_experiment(config.file, replications=config.replications, horizon=config.horizon)
+    exp = load_experiment(config.file, replications=config.replications, horizon=config.horizon,
+                          households_per_rt=config.households_per_rt)
     tasks = build_tasks(exp)
     out = Path(config.out) if config.out else Path("outputs") / exp.name
     runs_dir = out / "runs"
@@ -165,4 +169,4 @@ def run_experiment(config: ExperimentConfig, executor: Executor | None = None, p
         files = write_report(exp, analysis, stage, batch_summary=summary, command=config.command)
     return ExperimentResult(exp, analysis.per_run, analysis.effects, analysis.levels, analysis.bands, analysis.curve,
                             analysis.runs, summary, headline_summary(exp, analysis), plan.out,
-                            {f: plan.out / f for f in files})
+                            {f: plan.out / f for f in files}, analysis.dose)

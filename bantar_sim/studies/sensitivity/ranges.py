@@ -1,0 +1,68 @@
+"""The calibrated parameters' ranges of a sensitivity problem file, kept equal to the calibration's posterior.
+
+experiments/sensitivity.toml varies each calibrated parameter over its ABC posterior's 5–95% interval
+(calibration/posterior_summary.csv). A recalibration moves those intervals, so the file's bounds are written
+by :func:`sync_calibrated_ranges` (``make sensitivity-ranges``) and checked by a test: the sensitivity analysis
+never runs on the ranges of an older calibration.
+"""
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from bantar_sim.reporting.blocks import write_text_atomic
+
+CALIBRATED_REASON = "calibrated: the ABC posterior's 5–95% interval (calibration/posterior_summary.csv)"
+
+
+def _round(x: float, digits: int = 3) -> float:
+    """``x`` to ``digits`` significant figures (what the file shows)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, -int(math.floor(math.log10(abs(x)))) + digits - 1)
+
+
+def posterior_ranges(summary_csv: str | Path) -> dict[str, tuple[float, float]]:
+    """Parameter -> (5%, 95%) of the posterior, rounded outward-safe to 3 significant figures."""
+    s = pd.read_csv(summary_csv)
+    return {r.parameter: (_round(float(r.q05)), _round(float(r.q95))) for r in s.itertuples()}
+
+
+def stale_ranges(problem: str | Path, summary_csv: str | Path) -> list[str]:
+    """The calibrated parameters whose bounds in ``problem`` differ from the posterior's (empty when in step)."""
+    data = tomllib.loads(Path(problem).read_text(encoding="utf-8"))
+    want = posterior_ranges(summary_csv)
+    out = []
+    for p in data.get("parameters", []):
+        if p["name"] in want and (p["min"], p["max"]) != want[p["name"]]:
+            out.append(f"{p['name']}: file [{p['min']}, {p['max']}], posterior {list(want[p['name']])}")
+    missing = sorted(set(want) - {p["name"] for p in data.get("parameters", [])})
+    out += [f"{m}: calibrated but not varied" for m in missing]
+    return out
+
+
+def sync_calibrated_ranges(problem: str | Path, summary_csv: str | Path) -> list[str]:
+    """Rewrite the min/max (and reason) of every calibrated parameter's [[parameters]] table in ``problem``.
+
+    Returns
+    -------
+    list of str
+        The parameters whose bounds changed.
+    """
+    path = Path(problem)
+    text = path.read_text(encoding="utf-8")
+    changed = []
+    for name, (lo, hi) in posterior_ranges(summary_csv).items():
+        pat = re.compile(r'(\[\[parameters\]\]\nname = "' + re.escape(name) + r'"\n)min = [^\n]*\nmax = [^\n]*\n'
+                         r'reason = [^\n]*\n')
+        bounds = f'min = {lo}\nmax = {hi}\nreason = "{CALIBRATED_REASON}"\n'
+        new, n = pat.subn(lambda m, b=bounds: m.group(1) + b, text)
+        if n and new != text:
+            changed.append(name)
+        text = new
+    write_text_atomic(path, text)
+    return changed

@@ -1,0 +1,189 @@
+"""Published experiment results: experiments/results/ and the README block written from it ("no stale number").
+
+(a) the results block of experiments/README.md is exactly what the result files in experiments/results/
+give; (b) every published result was computed by the current model version (a model change without
+re-running the experiments fails here ON PURPOSE); (c) publish_results on a fabricated outputs folder.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bantar_sim import cli
+from bantar_sim.model.version import MODEL_VERSION
+from bantar_sim.studies.experiment.publish import (
+    END,
+    NO_RESULTS,
+    START,
+    PublishError,
+    publish_results,
+    read_block,
+    render_results_block,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "experiments" / "results"
+README = REPO / "experiments" / "README.md"
+NO_RESULTS_YET = "experiments/results/ does not exist yet: `make experiments` (which publishes) has not been run"
+
+
+def _published() -> list[Path]:
+    return sorted(p for p in RESULTS.iterdir() if (p / "experiment.json").is_file()) if RESULTS.is_dir() else []
+
+
+def test_readme_results_block_is_generated_from_the_result_files():
+    """(a) The numbers quoted in experiments/README.md are the result files' (regenerated and compared)."""
+    block = read_block(README.read_text(encoding="utf-8"), str(README))
+    assert block is not None, f"{README} has no {START} ... {END} block"
+    if not RESULTS.is_dir():
+        assert block == NO_RESULTS
+        pytest.skip(NO_RESULTS_YET)
+    assert block == render_results_block(RESULTS), (
+        "experiments/README.md's results block is stale: run `bantar-sim publish-experiments` (or make experiments)")
+
+
+@pytest.mark.skipif(not _published(), reason=NO_RESULTS_YET)
+@pytest.mark.parametrize("folder", _published(), ids=lambda p: p.name)
+def test_published_results_are_from_the_current_model_version(folder):
+    """(b) !!! FAILS ON PURPOSE AFTER A MODEL CHANGE !!! until the experiments are re-run and re-published
+    (`make experiments`): the published numbers would otherwise describe a model that no longer exists."""
+    meta = json.loads((folder / "experiment.json").read_text(encoding="utf-8"))
+    assert meta["model_version"] == MODEL_VERSION, (
+        f"experiments/results/{folder.name} is from model {meta['model_version']}, the code is model {MODEL_VERSION}: "
+        "re-run `make experiments` (runs every experiment and publishes) before committing")
+    for f in ("effects.csv", "levels.csv"):
+        assert (folder / f).is_file(), f
+
+
+# ------------------------------------------------------------------------------- (c) fabricated outputs
+def _fake_experiment(folder: Path, name: str, *, sweep: bool = False, version: str = "9.9.9") -> None:
+    """A minimal output folder as `bantar-sim experiment` writes it (two metrics, one arm, maybe a sweep)."""
+    folder.mkdir(parents=True)
+    metrics = {"active_bantar_final": ("Bantar RTs still practising, final year", "RTs"),
+               "participation_policy": ("participation, policy-period mean", "share of households")}
+    arms = [{"name": "baseline", "description": "status quo", "overrides": {}, "implied": True, "sweep": None,
+             "value": None},
+            {"name": "full", "description": "everything on", "overrides": {"monitoring": 1.0}, "implied": False,
+             "sweep": None, "value": None}]
+    sweeps = []
+    if sweep:
+        arms += [{"name": f"monitoring={v}", "description": "", "overrides": {"monitoring": float(v)},
+                  "sweep": "monitoring", "value": float(v)} for v in (0, 1)]
+        sweeps = [{"name": "monitoring", "lever": "monitoring", "values": [0.0, 1.0], "set": {"adoption": True},
+                   "description": ""}]
+    eff, lev, dose = [], [], []
+    for i, a in enumerate(arms[1:], start=1):
+        for j, (m, (label, unit)) in enumerate(metrics.items()):
+            row = {"arm": a["name"], "metric": m, "label": label, "unit": unit, "n_pairs": 30,
+                   "baseline_mean": 300.0 + j, "arm_mean": 312.3 + j, "effect": 12.3 * i + j, "ci_low": 10.1 * i,
+                   "ci_high": 14.5 * i + j, "sd_diff": 1.0, "relative_effect": 0.04, "significant": True}
+            eff.append(row)
+            if a["sweep"]:
+                dose.append({"sweep": "monitoring", "lever": "monitoring", "value": a["value"], **row,
+                             "zero_in_ci": False, "same_as_baseline": False})
+    for a in arms:
+        for j, m in enumerate(metrics):
+            lev.append({"arm": a["name"], "metric": m, "n": 30, "mean": 300.0 + j, "ci_low": 290.0, "ci_high": 310.0,
+                        "sd": 5.0})
+    pd.DataFrame(eff).to_csv(folder / "effects.csv", index=False)
+    pd.DataFrame(lev).to_csv(folder / "levels.csv", index=False)
+    if dose:
+        pd.DataFrame(dose).to_csv(folder / "dose_response.csv", index=False)
+    pd.DataFrame({"run_id": ["a", "b"], "arm": ["baseline", "full"], "status": ["ok", "ok"]}).to_csv(
+        folder / "runs.csv", index=False)
+    (folder / "metrics.csv").write_text("big,table\n")     # not published
+    meta = {"model_version": version, "package_version": "0.1.0", "file": f"experiments/{name}.toml", "name": name,
+            "description": f"the {name} question", "horizon": 2030, "replications": 30, "base_seed": 2014,
+            "scale": None, "households_per_rt": 30.0, "parameters": "calibrated",
+            "parameter_set": {"name": "calibrated", "path": "calibration/calibrated.toml", "sha256": "ab" * 32,
+                              "model_version": "0.1.0"},
+            "posterior": None, "headline": list(metrics), "window_start": 2021, "arms": arms, "sweeps": sweeps,
+            "seeds": ["1"], "written": "2026-12-02T10:00:00+00:00"}
+    (folder / "experiment.json").write_text(json.dumps(meta))
+
+
+PROSE = "# Policy experiments\n\nSome prose that must survive.\n\n{block}\n\n## After\n\nMore prose.\n"
+
+
+@pytest.fixture
+def fake(tmp_path):
+    outputs, results, readme = tmp_path / "outputs", tmp_path / "experiments" / "results", tmp_path / "README.md"
+    _fake_experiment(outputs / "kencana", "kencana")
+    _fake_experiment(outputs / "dose_response", "dose_response", sweep=True)
+    (outputs / "sensitivity").mkdir()                               # not an experiment: no experiment.json
+    (outputs / "sensitivity" / "effects.csv").write_text("x\n")
+    readme.write_text(PROSE.format(block=f"{START}\nold numbers: +1,172 RTs\n{END}"))
+    return outputs, results, readme
+
+
+def test_publish_copies_small_files_and_rewrites_only_the_block(fake):
+    outputs, results, readme = fake
+    result = publish_results(outputs, results, readme)
+    assert sorted(result.published) == ["dose_response", "kencana"] and result.changed
+    assert sorted(p.name for p in (results / "kencana").iterdir()) == ["effects.csv", "experiment.json", "levels.csv"]
+    assert (results / "dose_response" / "dose_response.csv").is_file()
+    assert not (results / "sensitivity").exists()
+    meta = json.loads((results / "kencana" / "experiment.json").read_text())
+    for key, value in {"name": "kencana", "replications": 30, "horizon": 2030, "households_per_rt": 30.0,
+                       "base_seed": 2014, "model_version": "9.9.9", "date": "2026-12-02"}.items():
+        assert meta[key] == value, key
+    assert meta["parameter_set"]["sha256"] == "ab" * 32 and "seeds" not in meta
+    assert (results / "kencana" / "effects.csv").read_bytes() == (outputs / "kencana" / "effects.csv").read_bytes()
+
+    text = readme.read_text()
+    assert text.startswith("# Policy experiments\n\nSome prose that must survive.\n\n")
+    assert text.endswith(f"{END}\n\n## After\n\nMore prose.\n")
+    block = read_block(text)
+    assert "old numbers" not in block and block == render_results_block(results)
+    assert "model 9.9.9; run on 2026-12-02" in block
+    assert "| `full`: everything on | 12.3 [10.1, 14.5] * | 13.3 [10.1, 15.5] * |" in block
+    assert "| baseline (level) | 300 | 301 |" in block
+    assert "Dose-response `monitoring` (lever `monitoring`, with `adoption = true`)" in block
+    assert "| 1 | 36.9 [30.3, 43.5] * | 37.9 [30.3, 44.5] * |" in block
+    assert not list(results.rglob(".*tmp*")) and not list(readme.parent.glob(".*tmp*")), "temporary files left"
+
+    again = publish_results(outputs, results, readme)        # idempotent
+    assert not again.changed and readme.read_text() == text
+
+
+def test_block_names_every_model_version_and_check_mode_writes_nothing(fake, capsys):
+    outputs, results, readme = fake
+    publish_results(outputs, results, readme)
+    (outputs / "kencana").rename(outputs / "k_old")
+    _fake_experiment(outputs / "kencana", "kencana", version="10.0.0")
+    with pytest.raises(PublishError, match="both hold experiment 'kencana'"):
+        publish_results(outputs, results, readme)
+    before = readme.read_text()
+    args = ["publish-experiments", "--outputs", str(outputs), "--results", str(results), "--readme", str(readme)]
+    assert cli.main([*args, "--only", "kencana", "--check"]) == 0          # nothing copied in check mode
+    assert cli.main([*args, "--only", "kencana"]) == 0
+    assert readme.read_text() != before
+    block = read_block(readme.read_text())
+    assert "model 10.0.0 (kencana); 9.9.9 (dose_response)" in block
+    (results / "kencana" / "effects.csv").write_text((results / "kencana" / "effects.csv").read_text()
+                                                     .replace("12.3", "99.9"))
+    capsys.readouterr()
+    assert cli.main([*args, "--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert cli.main([*args, "--only", "nosuch"]) == 2
+    assert "--only: no experiment output folder 'nosuch'" in capsys.readouterr().err
+
+
+def test_readme_without_markers_gets_the_block_appended_and_bad_markers_are_errors(fake):
+    outputs, results, readme = fake
+    readme.write_text("# Title\n\nprose\n")
+    publish_results(outputs, results, readme)
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nprose\n\n" + START) and text.endswith(END + "\n")
+    readme.write_text(f"# Title\n{END}\n{START}\n")
+    with pytest.raises(PublishError, match="exactly one"):
+        publish_results(outputs, results, readme)
+    with pytest.raises(PublishError, match="--readme"):
+        publish_results(outputs, results, readme.parent / "nope.md")
+
+
+def test_no_results_gives_the_placeholder(tmp_path):
+    assert render_results_block(tmp_path / "missing") == NO_RESULTS

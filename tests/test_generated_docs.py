@@ -1,0 +1,86 @@
+"""Numbers quoted in README.md, calibration/README.md and docs/ come from result files, and those files from this model.
+
+Project rule "no stale number": every quoted result is a generated block (bantar_sim.reporting.blocks) that
+`bantar-sim docs` writes from committed result files. These tests regenerate each block and compare, and
+check that the result files were made by the model version of the code (MODEL_VERSION hashes the model
+room's sources): after a model change they FAIL ON PURPOSE until the results are re-run (make calibrate +
+promote, make baseline, make benchmark, make sensitivity, make experiments) and `make docs` is run.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bantar_sim.cli.docs import ALL_BLOCKS
+from bantar_sim.model.version import MODEL_VERSION
+from bantar_sim.reporting.blocks import BlockError, read_block, replace_block
+from bantar_sim.studies.docs import update_docs
+from bantar_sim.studies.sensitivity.ranges import stale_ranges, sync_calibrated_ranges
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_generated_block_matches_its_result_files():
+    res = update_docs(REPO, check=True, blocks=ALL_BLOCKS)
+    assert not res.errors, res.errors
+    assert not res.stale, f"stale generated blocks (run `make docs`): {res.stale}"
+
+
+def test_the_check_finds_a_changed_number(tmp_path):
+    """A block edited by hand (a number changed) is reported stale and `bantar-sim docs` restores it."""
+    for rel in ("calibration", "benchmarks/results", "docs", "experiments/results"):
+        src = REPO / rel
+        if src.exists():
+            import shutil
+            shutil.copytree(src, tmp_path / rel, dirs_exist_ok=True)
+    for f in ("README.md", "experiments/README.md"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text((REPO / f).read_text(encoding="utf-8"), encoding="utf-8")
+    readme = tmp_path / "calibration" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    block = read_block(text, "calibration-results")
+    edited = block.replace("simulations at", "simulations (edited) at", 1)
+    assert edited != block
+    readme.write_text(replace_block(text, "calibration-results", edited), encoding="utf-8")
+    assert "calibration/README.md#calibration-results" in update_docs(tmp_path, check=True, blocks=ALL_BLOCKS).stale
+    update_docs(tmp_path, blocks=ALL_BLOCKS)
+    assert read_block(readme.read_text(encoding="utf-8"), "calibration-results") == block
+
+
+def test_blocks_need_exactly_one_pair_of_markers():
+    text = "a\n<!-- generated:x start -->\nold\n<!-- generated:x end -->\nb"
+    assert read_block(replace_block(text, "x", "new"), "x") == "new"
+    for bad in ("no markers", text + text, "<!-- generated:x end -->\n<!-- generated:x start -->"):
+        with pytest.raises(BlockError):
+            read_block(bad, "x")
+
+
+def test_shipped_results_come_from_this_model_version():
+    """FAILS ON PURPOSE after a model change until the shipped results are re-run (see the module docstring)."""
+    cal = tomllib.loads((REPO / "calibration/calibrated.toml").read_text(encoding="utf-8"))["provenance"]
+    found = {"calibration/calibrated.toml": cal["model_version"]}
+    bench = REPO / "benchmarks/results/bench_model.json"
+    found["benchmarks/results/bench_model.json"] = json.loads(bench.read_text(encoding="utf-8"))["model_version"]
+    for meta in sorted((REPO / "experiments/results/sensitivity").glob("*/sensitivity.json")):
+        found[str(meta.relative_to(REPO))] = json.loads(meta.read_text(encoding="utf-8"))["model_version"]
+    stale = {k: v for k, v in found.items() if v != MODEL_VERSION}
+    assert not stale, f"results made on another model version than the code's {MODEL_VERSION}: {stale}"
+
+
+def test_sensitivity_ranges_follow_the_posterior(tmp_path):
+    problem = REPO / "experiments/sensitivity.toml"
+    summary = REPO / "calibration/posterior_summary.csv"
+    assert stale_ranges(problem, summary) == [], "run `make sensitivity-ranges`"
+    # and the check can fail: a moved bound is found, and the sync puts it back
+    copy = tmp_path / "s.toml"
+    copy.write_text(problem.read_text(encoding="utf-8"), encoding="utf-8")
+    text = copy.read_text(encoding="utf-8")
+    start = text.index('name = "base_utility"\n') + len('name = "base_utility"\n')
+    end = text.index("\n", start)
+    copy.write_text(text[:start] + "min = -9.99" + text[end:], encoding="utf-8")
+    assert any(s.startswith("base_utility") for s in stale_ranges(copy, summary))
+    assert "base_utility" in sync_calibrated_ranges(copy, summary)
+    assert stale_ranges(copy, summary) == []
