@@ -76,9 +76,13 @@ sbc: venv
 
 # Model comparison at production settings (issue 15): the default calibration's population, generations and
 # household count (priors file's [settings]), once per seed; posterior model probabilities per seed and their
-# largest difference in outputs/calibration/compare/ (each seed's comparison in seed_<seed>/).
+# largest difference in outputs/calibration/compare/ (each seed's comparison in seed_<seed>/), copied to
+# calibration/results/compare/ (calibration/README.md's generated block quotes them).
 compare-models: venv
 	$(BIN)/bantar-sim calibrate --compare-models --seeds 2014,2015
+	$(BIN)/python -c "import os, shutil; d = 'calibration/results/compare'; os.makedirs(d, exist_ok=True); \
+	  [(shutil.copyfile('outputs/calibration/compare/' + f, d + '/.' + f), os.replace(d + '/.' + f, d + '/' + f)) \
+	   for f in ('model_probabilities_by_seed.csv', 'model_probabilities_differences.csv', 'report.md')]"
 
 # Morris screening, then Sobol on the subset the file names, then copy both into experiments/results/sensitivity/
 # (docs/sensitivity.md's results block is generated from there: make docs).

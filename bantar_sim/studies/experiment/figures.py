@@ -171,8 +171,11 @@ def plot_dose_response(dose: pd.DataFrame, sweeps: Sequence, metrics: Sequence[s
                 info = METRICS.get(metric)
                 ax.set_title(f"{info.label}\n({info.unit})" if info else metric, fontsize=9)
             if j == 0:
-                extra = ", ".join(f"{k}={value_text(v)}" for k, v in sw.settings.items())
-                ax.set_ylabel(sw.name + (f"\n({extra})" if extra else "") + "\neffect vs baseline", fontsize=8)
+                # The sweep's other settings are in the report's table; here only whether there are any, so a
+                # long `set` cannot run into the next row's label.
+                n_set = len(sw.settings)
+                extra = f"\n(+ {n_set} other setting{'s' if n_set > 1 else ''})" if n_set else ""
+                ax.set_ylabel(f"{sw.name}{extra}\neffect vs baseline", fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / (2.5 * nrow + 1.4)))
     fig.savefig(path, dpi=100)
