@@ -154,8 +154,8 @@ def main(argv=None):
     if args.save:
         from datetime import UTC, datetime
 
+        from bantar_sim.engine.outputs import write_text_atomic
         from bantar_sim.model.version import MODEL_VERSION
-        from bantar_sim.reporting.blocks import write_text_atomic
         res["model_version"] = MODEL_VERSION
         res["date"] = datetime.now(UTC).isoformat(timespec="seconds")
         res["command"] = "python benchmarks/bench_model.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bantar_sim.cli.docs import ALL_BLOCKS
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.blocks import BlockError, read_block, replace_block
 from bantar_sim.studies.docs import update_docs
@@ -24,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_generated_block_matches_its_result_files():
-    res = update_docs(REPO, check=True, blocks=ALL_BLOCKS)
+    res = update_docs(REPO, check=True)
     assert not res.errors, res.errors
     assert not res.stale, f"stale generated blocks (run `make docs`): {res.stale}"
 
@@ -45,8 +44,8 @@ def test_the_check_finds_a_changed_number(tmp_path):
     edited = block.replace("simulations at", "simulations (edited) at", 1)
     assert edited != block
     readme.write_text(replace_block(text, "calibration-results", edited), encoding="utf-8")
-    assert "calibration/README.md#calibration-results" in update_docs(tmp_path, check=True, blocks=ALL_BLOCKS).stale
-    update_docs(tmp_path, blocks=ALL_BLOCKS)
+    assert "calibration/README.md#calibration-results" in update_docs(tmp_path, check=True).stale
+    update_docs(tmp_path)
     assert read_block(readme.read_text(encoding="utf-8"), "calibration-results") == block
 
 

@@ -213,13 +213,18 @@ def output_folder(path: str | Path, *, keep: Sequence[str] = (), flag: str = "--
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a text file through a temporary sibling and a rename (never a half-written file)."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write a file through a temporary sibling and a rename (never a half-written file)."""
     path = Path(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a UTF-8 text file through a temporary sibling and a rename (never a half-written file)."""
+    write_bytes_atomic(path, text.encode("utf-8"))

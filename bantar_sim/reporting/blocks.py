@@ -7,22 +7,49 @@ Why: a number quoted in README.md, docs/ or a result folder's README must come f
     ...written by code...
     <!-- generated:NAME end -->
 
-that :func:`replace_block` rewrites and that a test compares with what the code would write now.
+that :func:`replace_block` rewrites and that a test compares with what the code would write now. The
+functions taking ``start``/``end`` serve any pair of markers (experiments/README.md's results block,
+written by :mod:`bantar_sim.studies.experiment.publish`, has its own).
 """
 from __future__ import annotations
-
-import os
-import re
-import tempfile
-from pathlib import Path
 
 
 class BlockError(ValueError):
     """A file lacks the markers of a generated block, or has them more than once or out of order."""
 
 
-def _markers(name: str) -> tuple[str, str]:
+def markers(name: str) -> tuple[str, str]:
+    """The start and end markers of generated block ``name``."""
     return f"<!-- generated:{name} start -->", f"<!-- generated:{name} end -->"
+
+
+def find_between(text: str, start: str, end: str) -> str | None:
+    """The text between ``start`` and ``end`` (without surrounding newlines); None when neither marker is there.
+
+    Raises
+    ------
+    BlockError
+        Only one marker, a marker repeated, or the end before the start.
+    """
+    if start not in text and end not in text:
+        return None
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise BlockError(f"expected exactly one '{start}' before one '{end}'")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def replace_between(text: str, start: str, end: str, content: str) -> str:
+    """``text`` with what lies between ``start`` and ``end`` replaced by ``content`` (markers kept).
+
+    Raises
+    ------
+    BlockError
+        The markers are missing, repeated or in the wrong order.
+    """
+    if find_between(text, start, end) is None:
+        raise BlockError(f"expected exactly one '{start}' before one '{end}'")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{content}\n{end}{rest.split(end, 1)[1]}"
 
 
 def read_block(text: str, name: str) -> str:
@@ -33,10 +60,11 @@ def read_block(text: str, name: str) -> str:
     BlockError
         The markers are missing, repeated or in the wrong order.
     """
-    start, end = _markers(name)
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+    start, end = markers(name)
+    found = find_between(text, start, end)
+    if found is None:
         raise BlockError(f"expected exactly one '{start}' before one '{end}'")
-    return text[text.index(start) + len(start):text.index(end)].strip("\n")
+    return found
 
 
 def replace_block(text: str, name: str, content: str) -> str:
@@ -47,20 +75,4 @@ def replace_block(text: str, name: str, content: str) -> str:
     BlockError
         The markers are missing, repeated or in the wrong order.
     """
-    read_block(text, name)
-    start, end = _markers(name)
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    return pattern.sub(lambda _: f"{start}\n{content.strip()}\n{end}", text, count=1)
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return replace_between(text, *markers(name), content.strip())

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from scipy import stats
 
-from bantar_sim.reporting.blocks import BlockError, read_block, replace_block, write_text_atomic
+from bantar_sim.engine.outputs import write_text_atomic
+from bantar_sim.engine.task import spawn_seeds
+from bantar_sim.model.model import BantarModel
+from bantar_sim.reporting.blocks import BlockError, read_block, replace_block
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.calibration.readme import calibration_results_markdown
+from bantar_sim.studies.inputs import read_calibrated
 from bantar_sim.studies.sensitivity.published import sensitivity_results_markdown
 from bantar_sim.studies.teaching import teaching_numbers_markdown
 
@@ -49,7 +52,8 @@ def household_count_markdown(results: Path, low: str = "household_count_30", hig
     """experiments/README.md's comparison of the same experiment at 30 and 90 households per RT (issue 14, item 5).
 
     Each effect is a paired mean over its own replications; the two experiments are independent, so the
-    difference of the effects has standard error sqrt(se_30² + se_90²) (se from each 95% t interval), and the
+    difference of the effects has standard error sqrt(se_30² + se_90²) (se = sd of the paired differences /
+    sqrt(pairs), from effects.csv), and the
     two agree when the 95% interval of the difference contains 0.
     """
     a = pd.read_csv(results / low / "effects.csv")
@@ -62,13 +66,9 @@ def household_count_markdown(results: Path, low: str = "household_count_30", hig
                                                                                               kind="stable")
     rows, agree = [], 0
     for r in m.itertuples():
-        se = []
-        for suf in ("a", "b"):
-            n = getattr(r, f"n_pairs_{suf}")
-            half = (getattr(r, f"ci_high_{suf}") - getattr(r, f"ci_low_{suf}")) / 2
-            se.append(half / stats.t.ppf(0.975, n - 1) if n > 1 and math.isfinite(half) else math.nan)
         d = r.effect_b - r.effect_a
-        sed = math.hypot(*se)
+        # each effect's standard error is the sd of its paired differences over sqrt(pairs)
+        sed = math.hypot(r.sd_diff_a / math.sqrt(r.n_pairs_a), r.sd_diff_b / math.sqrt(r.n_pairs_b))
         lo, hi = d - 1.96 * sed, d + 1.96 * sed
         ok = lo <= 0 <= hi
         agree += ok
@@ -97,9 +97,6 @@ def tipping_markdown(root: Path) -> str:
     states at the calibrated parameters, the two starts end apart. A small city (30% of the RTs), a few seeds:
     it runs in a few seconds, so the ODD states what the current model and calibrated set do.
     """
-    from bantar_sim.engine.task import spawn_seeds
-    from bantar_sim.model.model import BantarModel
-    from bantar_sim.studies.inputs import read_calibrated
     pset = read_calibrated(root / "calibration" / "calibrated.toml")
     t = TIPPING
     base = {**pset.params, **t["off"], "scale": t["scale"], "end_year": t["end_year"]}
@@ -152,7 +149,7 @@ class DocsResult:
     errors: list[str]
 
 
-def update_docs(root: str | Path = ".", check: bool = False, blocks=DOC_BLOCKS) -> DocsResult:
+def update_docs(root: str | Path = ".", check: bool = False) -> DocsResult:
     """Rewrite (or with ``check`` only compare) every generated block of :data:`DOC_BLOCKS`.
 
     Parameters
@@ -161,8 +158,6 @@ def update_docs(root: str | Path = ".", check: bool = False, blocks=DOC_BLOCKS) 
         The project root.
     check : bool
         Write nothing; report the blocks whose text differs from what the result files give.
-    blocks : sequence of DocBlock
-        Which blocks (default :data:`DOC_BLOCKS`; ``bantar-sim docs`` adds the app's).
 
     Returns
     -------
@@ -172,7 +167,7 @@ def update_docs(root: str | Path = ".", check: bool = False, blocks=DOC_BLOCKS) 
     """
     root = Path(root)
     stale, errors = [], []
-    for b in blocks:
+    for b in DOC_BLOCKS:
         path = root / b.file
         key = f"{b.file}#{b.name}"
         try:

@@ -7,7 +7,6 @@ module writes now, and ``bantar-sim docs`` rewrites it.
 """
 from __future__ import annotations
 
-import math
 import tomllib
 from pathlib import Path
 
@@ -24,10 +23,6 @@ PROPOSER_TOLERANCE = 0.10          # issue 14: the city total within ±10% of 82
 
 def _criterion(target: str) -> int | None:
     return next((k for name, k in FIT_CRITERIA.items() if target.startswith(name)), None)
-
-
-def _num(x, digits: int = 3) -> str:
-    return fmt(float(x), digits) if x is not None and not (isinstance(x, float) and math.isnan(x)) else "–"
 
 
 def calibration_results_markdown(folder: str | Path) -> str:
@@ -53,16 +48,16 @@ def calibration_results_markdown(folder: str | Path) -> str:
         f"Shipped set: `calibrated.toml`, model version **{prov['model_version']}**, calibrated "
         f"{str(prov.get('date', '?'))[:16].replace('T', ' ')} UTC with `{prov.get('command', '?').strip()}` "
         f"(seed {prov.get('seed')}, population {prov.get('population_size')}, {prov.get('generations')} "
-        f"generations, stopped: {prov.get('stopped_because')}; final epsilon {_num(prov.get('final_epsilon'))}; "
-        f"{int(prov.get('total_simulations', 0)):,} simulations at {_num(prov.get('simulations_per_second'))} "
+        f"generations, stopped: {prov.get('stopped_because')}; final epsilon {fmt(prov.get('final_epsilon'))}; "
+        f"{int(prov.get('total_simulations', 0)):,} simulations at {fmt(prov.get('simulations_per_second'))} "
         f"simulations/s). Simulation settings: scale {params.get('scale')}, "
         f"{params.get('households_per_rt')} households per RT.",
         "",
     ]
     summary = pd.read_csv(folder / "posterior_summary.csv")
     rows = [(f"`{r.parameter}`" + (f" ({r.unit})" if isinstance(r.unit, str) and r.unit != "-" else ""),
-             _num(params.get(r.parameter)), _num(r.median), f"[{_num(r.q05)}, {_num(r.q95)}]",
-             f"[{_num(r.prior_low)}, {_num(r.prior_high)}]", f"{r.interval_over_prior:.2f}")
+             fmt(params.get(r.parameter)), fmt(r.median), f"[{fmt(r.q05)}, {fmt(r.q95)}]",
+             f"[{fmt(r.prior_low)}, {fmt(r.prior_high)}]", f"{r.interval_over_prior:.2f}")
             for r in summary.itertuples()]
     out += ["| parameter | calibrated set | posterior median | 90% interval | prior | interval / prior |",
             "|---|---|---|---|---|---|"]
@@ -78,10 +73,10 @@ def calibration_results_markdown(folder: str | Path) -> str:
         if need is not None:
             crit = f"≥ {need} of {r.n}"
             ok = "met" if r.inside_90 >= need else "**not met**"
-        total = f"{_num(r.observed_total)} / {_num(r.predicted_total_median)}"
+        total = f"{fmt(r.observed_total)} / {fmt(r.predicted_total_median)}"
         if hasattr(r, "predicted_total_q05"):
-            total += f" [{_num(r.predicted_total_q05)}, {_num(r.predicted_total_q95)}]"
-        frows.append((r.target, f"{r.inside_90} of {r.n}", crit, ok, _num(r.rmse_median), total))
+            total += f" [{fmt(r.predicted_total_q05)}, {fmt(r.predicted_total_q95)}]"
+        frows.append((r.target, f"{r.inside_90} of {r.n}", crit, ok, fmt(r.rmse_median), total))
     out += [f"Fit: posterior predictive, {n_pred} runs drawn from the posterior "
             "(`fit_metrics.csv`, `predictive_city.png`, `predictive_subdistrict.png`); yearly city totals are "
             "not an input: each run draws its own award budgets.", "",
@@ -107,8 +102,8 @@ def calibration_results_markdown(folder: str | Path) -> str:
                 f"participation drop two years after the award {per['post_award_drop'].median():.3f}, share of "
                 f"early winners still practising three years on {per['still_practising_3y'].median():.2f}, "
                 f"labels lapsed by 2020 {per['lapsed_by_2020'].median():.0f}. At the calibrated set: drop "
-                f"{_num(prov.get('point_post_award_drop'))}, still practising "
-                f"{_num(prov.get('point_still_practising_3y'))}."]
+                f"{fmt(prov.get('point_post_award_drop'))}, still practising "
+                f"{fmt(prov.get('point_still_practising_3y'))}."]
 
     base = folder / "results" / "baseline_metrics.csv"
     if base.exists():

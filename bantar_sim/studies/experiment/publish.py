@@ -14,19 +14,18 @@ Every write goes through a temporary sibling and ``os.replace``: a failure never
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bantar_sim.engine.outputs import write_text_atomic
+from bantar_sim.engine.outputs import write_bytes_atomic, write_text_atomic
 from bantar_sim.engine.storage import load_manifest
 from bantar_sim.model.params import ParameterError
+from bantar_sim.reporting.blocks import BlockError, find_between, replace_between
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.experiment.spec import BASELINE, NAME_RE
 
@@ -103,16 +102,6 @@ def _read_json(path: Path) -> dict:
     if not isinstance(meta, dict) or "name" not in meta:
         raise PublishError(f"{path}: not an experiment.json (no 'name')")
     return meta
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def experiment_outputs(outputs_dir: Path) -> list[Path]:
@@ -192,7 +181,7 @@ def copy_results(folder: Path, results_dir: Path) -> str:
     dest.mkdir(parents=True, exist_ok=True)
     for f in RESULT_FILES:
         if (folder / f).is_file():
-            _write_bytes_atomic(dest / f, (folder / f).read_bytes())
+            write_bytes_atomic(dest / f, (folder / f).read_bytes())
         elif (dest / f).exists():
             (dest / f).unlink()          # e.g. a sweep removed from the file: its old table must go
     write_text_atomic(dest / "experiment.json", json.dumps(meta, indent=2, default=str) + "\n")
@@ -320,19 +309,17 @@ def render_results_block(results_dir: str | Path) -> str:
 
 def read_block(text: str, where: str = "README") -> str | None:
     """The text between the markers (None when the README has none); an error if only one is there."""
-    if START not in text and END not in text:
-        return None
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise PublishError(f"{where}: needs exactly one '{START}' followed by one '{END}'")
-    return text.split(START, 1)[1].split(END, 1)[0].strip("\n")
+    try:
+        return find_between(text, START, END)
+    except BlockError:
+        raise PublishError(f"{where}: needs exactly one '{START}' followed by one '{END}'") from None
 
 
 def replace_block(text: str, block: str, where: str = "README") -> str:
     """``text`` with its block replaced by ``block`` (the markers appended at the end when absent)."""
     if read_block(text, where) is None:
         return text.rstrip("\n") + f"\n\n{START}\n{block}\n{END}\n"
-    head, rest = text.split(START, 1)
-    return f"{head}{START}\n{block}\n{END}{rest.split(END, 1)[1]}"
+    return replace_between(text, START, END, block)
 
 
 # ------------------------------------------------------------------------------------------ workflow

@@ -1,6 +1,7 @@
 """The shipped sensitivity results: copied from a study folder into the repository, and their Markdown.
 
-``publish_sensitivity`` copies the small tables of one finished study folder
+``publish_sensitivity`` copies the small tables of one finished study folder, through the engine's atomic,
+locked :func:`~bantar_sim.engine.outputs.output_folder`,
 (``outputs/sensitivity/<name>/<method>/n<N>/``) into ``experiments/results/sensitivity/<method>/``;
 ``sensitivity_results_markdown`` writes docs/sensitivity.md's results block from those copies, so the
 document quotes only numbers a file holds (``bantar-sim docs`` rewrites it, a test compares).
@@ -8,14 +9,13 @@ document quotes only numbers a file holds (``bantar-sim docs`` rewrites it, a te
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from bantar_sim.engine.outputs import output_folder
 from bantar_sim.model.metrics import METRICS
 from bantar_sim.reporting.markdown import fmt
 
@@ -43,20 +43,16 @@ def publish_sensitivity(study: str | Path, dest_root: str | Path = "experiments/
     ------
     FileNotFoundError
         ``study`` has no ``sensitivity.json`` (not a finished study).
+    OutputLockedError, OutputWriteError
+        Another process publishes the same method, or writing failed (the previous copy is kept).
     """
     study = Path(study)
     meta = json.loads((study / "sensitivity.json").read_text(encoding="utf-8"))
     dest = Path(dest_root) / meta["method"]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    for name in PUBLISHED_FILES:
-        if (study / name).exists():
-            shutil.copyfile(study / name, stage / name)
-    old = dest.with_name(f".{dest.name}.old")
-    if dest.exists():
-        os.replace(dest, old)
-    os.replace(stage, dest)
-    shutil.rmtree(old, ignore_errors=True)
+    with output_folder(dest, flag="the published sensitivity folder") as stage:
+        for name in PUBLISHED_FILES:
+            if (study / name).exists():
+                shutil.copyfile(study / name, stage / name)
     return dest
 
 

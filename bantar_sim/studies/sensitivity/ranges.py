@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bantar_sim.reporting.blocks import write_text_atomic
+from bantar_sim.engine.outputs import write_text_atomic
 
 CALIBRATED_REASON = "calibrated: the ABC posterior's 5–95% interval (calibration/posterior_summary.csv)"
 
