@@ -2,8 +2,9 @@
 
 The point is the weighted medoid of the pattern-passing particles (:func:`weighted_medoid`); the toy
 posterior below shows why: the old rule (smallest *noisy* re-simulated distance) jumps across the posterior
-from one sample to the next, the medoid does not. The model-comparison study runs end to end at tiny
-settings (scale 0.05, 10 households per RT, 4 particles, 2 seeds).
+from one sample to the next, the medoid does not. The model-comparison study's pyabc method (`abc-smc`; the
+reference-table method is tested in test_model_choice.py) runs end to end at tiny settings (scale 0.05, 10
+households per RT, 4 particles, 2 seeds).
 """
 from __future__ import annotations
 
@@ -100,8 +101,9 @@ def test_medoid_follows_weights_and_prior_scaling():
 
 # ------------------------------------------------------------------ model comparison across seeds
 def test_compare_models_across_seeds_end_to_end(tmp_path):
-    cfg = CompareConfig(seeds=(2014, 2015), population_size=4, max_populations=1, predictive_runs=4, scale=0.05,
-                        households_per_rt=10, prior=PRIORS, out=tmp_path / "cmp", executor="serial")
+    cfg = CompareConfig(seeds=(2014, 2015), method="abc-smc", population_size=4, max_populations=1,
+                        predictive_runs=4, scale=0.05, households_per_rt=10, prior=PRIORS, out=tmp_path / "cmp",
+                        executor="serial")
     res = compare_models(cfg, progress=False)
     out = tmp_path / "cmp"
     assert res.out == out

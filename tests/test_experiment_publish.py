@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from bantar_sim import cli
+from bantar_sim.model.params import SPECS
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.studies.experiment.publish import (
     END,
@@ -187,3 +188,26 @@ def test_readme_without_markers_gets_the_block_appended_and_bad_markers_are_erro
 
 def test_no_results_gives_the_placeholder(tmp_path):
     assert render_results_block(tmp_path / "missing") == NO_RESULTS
+
+
+@pytest.mark.skipif(not (RESULTS / "dose_response" / "dose_response.csv").is_file(), reason=NO_RESULTS_YET)
+def test_readme_reading_of_the_dose_response_holds_in_the_published_results():
+    """The prose of experiments/README.md ("Reading them") against the published dose-response table: every
+    lever at its off value gives exactly 0 unless its sweep switches something on; Kencana's effect rises with the
+    awards a year and falls again for the widest tier; the leaders' levers saturate (0.75 and 1 identical)."""
+    dose = pd.read_csv(RESULTS / "dose_response" / "dose_response.csv")
+    meta = json.loads((RESULTS / "dose_response" / "experiment.json").read_text(encoding="utf-8"))
+    sets = {sw["name"]: sw.get("set") or {} for sw in meta["sweeps"]}
+    text = README.read_text(encoding="utf-8")
+    metric = dose[dose["metric"] == "practising_rt_years_policy"].set_index(["sweep", "value"])["effect"]
+    for sweep in metric.index.get_level_values(0).unique():
+        lever = dose.loc[dose["sweep"] == sweep, "lever"].iloc[0]
+        off = SPECS[lever].default if lever == "reward_fund" else SPECS[lever].low
+        if not sets.get(sweep) and (sweep, off) in metric.index:
+            assert metric[(sweep, off)] == 0, (sweep, off, metric[(sweep, off)])
+    k = metric["kencana_per_year"]
+    assert "rises with the awards a year and falls again for the" in text
+    assert k[0] == 0 and k[3] < k[10] < k[40] < k[150] and k[500] < k[150], k.to_dict()
+    assert "their dose-response rows at 0.75 and 1 are identical" in text
+    for lever in ("informal_engagement", "youth_regeneration"):
+        assert metric[(lever, 0.75)] == metric[(lever, 1.0)] and metric[(lever, 0.5)] < metric[(lever, 0.75)], lever

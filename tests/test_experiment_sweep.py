@@ -236,7 +236,10 @@ def test_report_has_a_dose_response_section_figure_and_data_dictionary(swept):
 def test_shipped_dose_response_file_sweeps_every_lever_over_its_range():
     exp = load_experiment(REPO / "experiments" / "dose_response.toml")
     assert (exp.horizon, exp.replications, exp.base_seed, exp.households_per_rt, exp.parameters) == (
-        2030, 10, 2014, 30.0, "calibrated")
+        2030, 10, 2014, None, "calibrated")
+    # No city settings of its own: it runs at the calibrated set's (the households per RT it was fitted at).
+    assert exp.city_settings["households_per_rt_from"] == "parameter set"
+    assert exp.city_settings["households_per_rt"] == exp.start["households_per_rt"]
     assert exp.headline == ("practising_rt_years_policy", "participating_household_years_policy",
                             "active_bantar_final", "participation_policy")
     for sw in exp.sweeps:

@@ -79,7 +79,7 @@ def _reference_stats(model, spec: StatSpec) -> dict:
     wins = np.bincount(sd, won.sum(axis=0), minlength=11)
     out.update({k: float(wins[i]) for i, k in enumerate(x for x in spec.keys() if x.startswith("wins."))})
     if spec.use_proposals:
-        prop = np.bincount(sd, rec["proposed"][:ny].any(axis=0), minlength=11)
+        prop = np.bincount(sd, rec["forwarded"][:ny].any(axis=0), minlength=11)   # proposals reaching the city
         out.update({k: float(prop[i]) for i, k in enumerate(x for x in spec.keys() if x.startswith("proposals."))})
     if spec.patterns:
         out["pattern.violation"] = violation(_reference_patterns(model))
@@ -115,4 +115,4 @@ def test_statistics_from_tables_equal_those_from_the_model_records(last, pattern
         pred = predictive_run((params, seed))
         sd = model.city.rt_subdistrict
         assert (pred["won"] == np.stack([np.bincount(sd, model.rec["won"][i], minlength=11) for i in range(7)])).all()
-        assert (pred["proposals"] == np.bincount(sd, model.rec["proposed"].any(axis=0), minlength=11)).all()
+        assert (pred["proposals"] == np.bincount(sd, model.rec["forwarded"].any(axis=0), minlength=11)).all()

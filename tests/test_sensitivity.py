@@ -342,3 +342,22 @@ def test_a_full_disk_leaves_the_previous_results_as_they_were(small_disk, capsys
     # With space again, the same command resumes and completes.
     assert main([*args, "--n", "8"]) == 0
     assert (study / "n8" / "report.md").exists() and _snapshot(study)["n4/report.md"] == before["n4/report.md"]
+
+
+def test_sensitivity_guide_quotes_the_shipped_files_plan():
+    """docs/sensitivity.md's command examples quote the parameters and runs of experiments/sensitivity.toml."""
+    import re
+    from pathlib import Path
+
+    from bantar_sim.studies.sensitivity.spec import load_problem
+
+    repo = Path(__file__).resolve().parents[1]
+    problem = load_problem(repo / "experiments" / "sensitivity.toml")
+    k, reps = len(problem.parameters), problem.replications
+    morris_runs = problem.morris["n"] * (k + 1) * reps
+    ks = len(problem.sobol["parameters"])
+    sobol_runs = problem.sobol["n"] * (2 * ks + 2 if problem.sobol["second_order"] else ks + 2) * reps
+    text = (repo / "docs" / "sensitivity.md").read_text(encoding="utf-8")
+    assert re.search(rf"# screening: {k} parameters, {morris_runs:,} runs", text), (k, morris_runs)
+    assert re.search(rf"# the default batch: {ks} parameters, {sobol_runs:,} runs", text), (ks, sobol_runs)
+    assert f"reuses the {sobol_runs:,} runs of N = {problem.sobol['n']}" in text

@@ -9,8 +9,11 @@ Modes (calibration/README.md has the results and the commands that made them):
   ``posterior.csv`` ...), refused when no particle passes the patterns;
 - ``--synthetic``: perfect-model test; ``--train-years 2014-YYYY``: held-out validation;
   ``--compare-models``: pyabc model selection among the variants of the priors file; with
-  ``--seeds 2014,2015`` once per seed, with a table of how the model probabilities move between seeds
-  (:func:`~bantar_sim.studies.calibration.compare.compare_models`, default ``outputs/calibration/compare/``).
+  ``--seeds 2014,2015`` the seed-stability comparison
+  (:func:`~bantar_sim.studies.calibration.compare.compare_models`, default ``outputs/calibration/compare/``):
+  by default (``--method reference``) one reference table per seed with ``--reference-per-variant``
+  simulations of each variant and ABC random-forest model choice, cross-checked by rejection ABC
+  (``--rejection-quantile``); ``--method abc-smc`` runs the pyabc model selection once per seed.
 
 Exit codes: 0 done; 2 bad input (nothing run or written); 1 a failure during work (no generation
 completed, output folder locked or not writable part-way), previous results unchanged.
@@ -29,7 +32,7 @@ from bantar_sim.studies.calibration import (
     promote,
     run_calibration,
 )
-from bantar_sim.studies.calibration.compare import CompareConfig, compare_models
+from bantar_sim.studies.calibration.compare import CompareConfig, ReferenceTableError, compare_models
 
 D = CalibrationConfig()
 
@@ -73,10 +76,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="--synthetic: true value of a calibrated parameter (default: calibrated set, else prior "
                         "midpoint)")
     g.add_argument("--compare-models", action="store_true",
-                   help="model selection among the baseline and the [variants] of the priors file")
+                   help="model selection among the baseline and the [variants] of the priors file: alone, one "
+                        "pyabc model selection; with --seeds, the seed-stability comparison (by default "
+                        "reference-table model choice, --method)")
     g.add_argument("--seeds", default=None, metavar="S1,S2[,...]",
-                   help="--compare-models: run the comparison once per seed (each in --out/seed_<seed>/) and "
-                        "report the posterior model probabilities per seed and their largest difference")
+                   help="--compare-models: run the comparison once per seed and report the posterior model "
+                        "probabilities per seed and their largest difference")
+    g.add_argument("--method", default=None, metavar="reference|abc-smc",
+                   help="--compare-models --seeds: 'reference' (default): per seed a reference table of prior "
+                        "simulations and ABC random-forest model choice (Pudlo et al. 2016) with a rejection-ABC "
+                        "cross-check; 'abc-smc': pyabc model selection per seed (each in --out/seed_<seed>/)")
+    g.add_argument("--reference-per-variant", default=None, metavar="N",
+                   help=f"--method reference: prior simulations of each variant per seed (default "
+                        f"{CompareConfig.reference_per_variant})")
+    g.add_argument("--rejection-quantile", default=None, metavar="Q",
+                   help=f"--method reference: share of the reference table the rejection cross-check accepts "
+                        f"(default {CompareConfig.rejection_quantile})")
     g = parser.add_argument_group("simulation settings (override the priors file's [settings])")
     g.add_argument("--scale", type=float, default=None, help="share of each sub-district's RTs")
     g.add_argument("--households-per-rt", type=float, default=None, help="mean households per RT")
@@ -110,18 +125,37 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
 def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
     """The :class:`CompareConfig` of ``--compare-models --seeds`` (checked later, by the workflow).
 
+    The comparison's numeric options are read as text and converted here, so a malformed value is refused
+    in one line naming the flag (argparse's own refusal prints the usage as well).
+
     Raises
     ------
     CalibrationInputError
-        ``--seeds`` is not a comma-separated list of integers.
+        ``--seeds`` is not a comma-separated list of integers, ``--reference-per-variant`` not an integer
+        or ``--rejection-quantile`` not a number.
     """
     try:
         seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     except ValueError:
         raise CalibrationInputError(f"--seeds {args.seeds!r}: allowed: two or more integers separated by commas, "
                                     "e.g. 2014,2015") from None
+    d = CompareConfig()
+    per_variant, quantile = d.reference_per_variant, d.rejection_quantile
+    if args.reference_per_variant is not None:
+        try:
+            per_variant = int(args.reference_per_variant)
+        except ValueError:
+            raise CalibrationInputError(f"--reference-per-variant must be an integer in [10, 10000000], got "
+                                        f"{args.reference_per_variant!r}") from None
+    if args.rejection_quantile is not None:
+        try:
+            quantile = float(args.rejection_quantile)
+        except ValueError:
+            raise CalibrationInputError(f"--rejection-quantile must be a share in (0, 1], got "
+                                        f"{args.rejection_quantile!r}") from None
     return CompareConfig(
-        seeds=seeds, population_size=args.population_size, max_populations=args.max_populations,
+        seeds=seeds, method=d.method if args.method is None else args.method, reference_per_variant=per_variant,
+        rejection_quantile=quantile, population_size=args.population_size, max_populations=args.max_populations,
         max_walltime=args.max_walltime, predictive_runs=args.predictive_runs, scale=args.scale,
         households_per_rt=args.households_per_rt, prior=args.prior, out=args.out, executor=args.executor,
         workers=args.workers, scheduler=args.scheduler, command=_command_line(args))
@@ -155,19 +189,24 @@ def main(args: argparse.Namespace) -> int:
             done = promote(args.promote)
             print(done.describe())
             return 0
+        comparison_flags = {"--method": args.method, "--reference-per-variant": args.reference_per_variant,
+                            "--rejection-quantile": args.rejection_quantile}
+        given = [flag for flag, value in comparison_flags.items() if value is not None]
+        if given and args.seeds is None:
+            raise CalibrationInputError(f"{given[0]} applies only with --compare-models --seeds S1,S2")
         if args.seeds is not None:
             if not args.compare_models:
                 raise CalibrationInputError("--seeds applies only with --compare-models")
             done = compare_models(compare_config_from_args(args), progress=not args.no_progress)
-            print(f"wrote {done.out}/: {' '.join(done.files)}\nlargest difference in model probability between "
-                  f"seeds: {done.max_abs_difference:.3g}; preferred variant per seed: " + ", ".join(
-                      f"{s} {v}" for s, v in done.preferred.items()))
+            print(f"wrote {done.out}/: {' '.join(done.files)}\nmethod {done.method}; largest difference in model "
+                  f"probability between seeds: {done.max_abs_difference:.3g}; preferred variant per seed: "
+                  + ", ".join(f"{s} {v}" for s, v in done.preferred.items()))
             return 0
         config = config_from_args(args)
         result = run_calibration(config, progress=not args.no_progress)
     except OutputFolderError as err:
         raise CalibrationInputError(str(err)) from None
-    except (CalibrationUnfinishedError, OutputLockedError, OutputWriteError) as err:
+    except (CalibrationUnfinishedError, ReferenceTableError, OutputLockedError, OutputWriteError) as err:
         print(f"bantar-sim calibrate: {err}", file=sys.stderr)
         return 1
     print(result.text)

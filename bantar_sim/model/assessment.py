@@ -25,9 +25,12 @@ class AnnualAssessment:
     (`bantar_sim.model.incentives`) and `_set_adopt_hazard`.
     """
 
-    def _stochastic_round(self, x):
+    def _stochastic_round(self, x, rng=None):
+        """Round to an integer, up with probability equal to the fraction (unbiased); draws from `rng`
+        (the model's main stream unless a lever's own stream is given).
+        """
         x = np.asarray(x, float)
-        return np.floor(x + self.rng.random(x.shape)).astype(np.int64)
+        return np.floor(x + (self.rng if rng is None else rng).random(x.shape)).astype(np.int64)
 
     def _assessment(self):
         p, c, rs, rng = self.p, self.city, self.rt_state, self.rng
@@ -90,12 +93,12 @@ class AnnualAssessment:
             cand = np.flatnonzero((rs.status == A.BANTAR) & rs.rj_house & practising
                                   & (self.year - rs.award_year >= p.kencana_min_years)
                                   & (perceived >= p.kencana_threshold))
-            k = int(np.floor(p.kencana_per_year * p.scale + self.policy_rng.random()))
+            k = int(self._stochastic_round(p.kencana_per_year * p.scale, self.policy_rng))
             chosen = cand[np.argsort(-perceived[cand], kind="stable")[:k]]
             kencana_won[chosen] = True
             rs.status[chosen] = A.KENCANA
             rs.kencana_year[chosen] = self.year
-            rs.motivation[chosen] += p.award_boost * np.sqrt(p.kencana_reward / p.reward_reference)
+            rs.motivation[chosen] += self.money_value(p.kencana_reward)
             paid[chosen] += p.kencana_reward
         self.rec["kencana_won"][yi], self.rec["rj_cost"][yi] = kencana_won, rj_cost
 
@@ -137,24 +140,37 @@ class AnnualAssessment:
         self._set_adopt_hazard(self._adoption_awareness())
         self._update_incentives()
 
+    def award_slots(self) -> np.ndarray:
+        """Awards each sub-district can make this year (before rounding): its capacity × the year's budget.
+
+        Standard mode: subdistrict_capacity (× scale) + subdistrict_capacity_per_rt × its RTs; quota mode: its
+        share of the city-wide quota. Both move with the yearly award budget (docs/ODD.md, 7.5).
+        """
+        p, c = self.p, self.city
+        if p.assessment_mode == "standard":
+            base = p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts
+        else:
+            share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
+            base = p.quota_per_year * p.scale * share
+        return base * self.award_budget
+
     def _select_winners(self, proposals: np.ndarray, perceived: np.ndarray) -> np.ndarray:
         p, c = self.p, self.city
         if proposals.size == 0:
             return proposals
         if self.year == START_YEAR:   # the 2014 pilot: the best few proposals city-wide
             k = int(self._stochastic_round(p.pilot_winners * p.scale))
-            return proposals[np.argsort(-perceived[proposals], kind="stable")[:k]]
+            chosen = proposals[np.argsort(-perceived[proposals], kind="stable")[:k]]
+            self.rec["forwarded"][0][chosen] = True
+            return chosen
         sd = c.rt_subdistrict[proposals]
-        if p.assessment_mode == "standard":
-            base = p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts
-            cap = self._stochastic_round(base * self.award_budget)
-        else:
-            share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
-            cap = self._stochastic_round(p.quota_per_year * p.scale * share * self.award_budget)
+        cap = self._stochastic_round(self.award_slots())
         out = []
+        forwarded = self.rec["forwarded"][self.year - START_YEAR]
         for s in np.unique(sd):
             cand = proposals[sd == s]
             ranked = cand[np.argsort(-perceived[cand], kind="stable")][: cap[s]]
+            forwarded[ranked] = True     # the sub-district forwards its best proposals, up to its slots, to the city
             if p.assessment_mode == "standard":
                 ranked = ranked[perceived[ranked] >= p.assessment_threshold]
             out.append(ranked)

@@ -226,6 +226,8 @@ METRICS: dict[str, Metric] = {
                                 "whole run", lambda t: t.whole["active_bantar"].sum().astype(float)),
     "winners_policy": M("new Bantar awards, policy period", "awards", "Bantar awards in the policy years",
                         "policy period", lambda t: t.window["winners"].sum()),
+    "kencana_awards_policy": M("new Kencana awards, policy period", "awards", "Kencana awards in the policy years",
+                               "policy period", lambda t: t.window["kencana_awards"].sum()),
     "winners_total": M("new Bantar awards, whole run", "awards", "Bantar awards over every simulated year",
                        "whole run", lambda t: t.whole["winners"].sum().astype(float)),
     "winners_2014_2020": M("cumulative winners 2014–2020", "awards",
@@ -277,7 +279,8 @@ del M
 # The metrics an experiment reports, in report order (every experiment metric is in METRICS).
 EXPERIMENT_METRICS = ("practising_rt_years_policy", "participating_household_years_policy", "practising_final",
                       "sustained_1y", "sustained_3y", "sustained_5y", "active_bantar_final", "bantar_label_final",
-                      "not_practising_final", "kencana_final", "active_bantar_rt_years_policy", "winners_policy",
+                      "not_practising_final", "kencana_final", "kencana_awards_policy", "active_bantar_rt_years_policy",
+                      "winners_policy",
                       "participation_policy", "participation_final", "youth_participation_final", "awareness_policy",
                       "wins_per_rt_gini", "wins_per_rt_gini_policy", "funds_spent_policy", "reward_misused_policy",
                       "misused_share_policy", "funds_per_sustained_rt_year_policy", "poverty_share_final")

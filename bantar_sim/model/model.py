@@ -61,6 +61,7 @@ class RTState:
     ever_proposed: np.ndarray
     losses: np.ndarray          # proposals the RT has lost
     head_quality: np.ndarray
+    head_initiative: np.ndarray  # the head's own drive to register the RT (standard normal, drawn per head)
     head_effort: np.ndarray
     head_term_left: np.ndarray
 
@@ -175,7 +176,7 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
             award_year=np.full(n, -1), kencana_year=np.full(n, -1), tranches_left=np.zeros(n, np.int64),
             adopts=np.full(n, -1), adopted=np.zeros(n, bool), example_participation=np.zeros(n),
             ever_proposed=np.zeros(n, bool), losses=np.zeros(n, np.int64),
-            head_quality=q, head_effort=np.full(n, p.head_effort),
+            head_quality=q, head_initiative=rng.standard_normal(n), head_effort=np.full(n, p.head_effort),
             head_term_left=rng.integers(1, p.head_term_years + 1, n),
         )
 
@@ -239,7 +240,8 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
     def _init_records(self):
         shape = (self.n_years, self.city.n_rts)
         self.rec = {
-            "status": np.zeros(shape, np.int8), "proposed": np.zeros(shape, bool), "won": np.zeros(shape, bool),
+            "status": np.zeros(shape, np.int8), "proposed": np.zeros(shape, bool),
+            "forwarded": np.zeros(shape, bool), "won": np.zeros(shape, bool),
             "lapsed": np.zeros(shape, bool), "kencana_won": np.zeros(shape, bool), "checked": np.zeros(shape, bool),
             "participation": np.zeros(shape), "score": np.zeros(shape), "clean": np.zeros(shape),
             "safe": np.zeros(shape), "smart": np.zeros(shape), "reward_paid": np.zeros(shape),
@@ -454,6 +456,7 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
             rs.head_quality[new_head] = np.clip(
                 p.head_quality_mean + p.head_quality_sd * rng.standard_normal(nh)
                 + p.head_quality_subdistrict_weight * c.subdistrict_leadership[c.rt_subdistrict[new_head]], 0, 1)
+            rs.head_initiative[new_head] = rng.standard_normal(nh)
             rs.head_term_left[ending] = p.head_term_years
         base_effort = np.full(c.n_rts, p.head_effort)
         if self.policy_active() and p.adoption:
@@ -477,8 +480,10 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
         mob = self.mobilisation()
         label_share = (np.bincount(c.rt_subdistrict, labelled(rs.status), minlength=len(c.rt_counts))
                        / np.maximum(c.rt_counts, 1))[c.rt_subdistrict]
+
         z = (p.proposal_intercept + p.proposal_readiness * (self.mean_score() - p.assessment_threshold)
-             + p.proposal_leadership * mob + p.proposal_awareness * (aware - p.proposal_awareness_reference)
+             + p.proposal_leadership * mob + self.head_initiative_logit()
+             + p.proposal_awareness * (aware - p.proposal_awareness_reference)
              - p.proposal_loss_learning * rs.losses + p.proposal_peer_label * label_share
              + p.proposal_value * (self.win_value() - self.money_value(SPECS["reward_fund"].default)))
         if p.adoption and self.policy_active():
@@ -489,6 +494,18 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
         rs.status[propose & (rs.status == A.NEVER)] = A.PROPOSED
         rs.motivation[propose] = np.maximum(rs.motivation[propose], p.campaign_motivation)
         self.rec["proposed"][self.year - START_YEAR] = propose
+
+    def head_initiative_logit(self) -> np.ndarray:
+        """Each RT head's own drive to register the RT, on the proposal logit.
+
+        The head's personal draw (`proposal_initiative_sd` × a standard normal, redrawn when a new head is
+        elected) plus the sub-district's leadership effect: the paper calls "the balance of leadership quality
+        and social capital in each region ... the most basic reason that determines whether the program is
+        running well". A persistent effect makes the same RTs register year after year while others never do,
+        instead of every RT trying its luck once in a while (docs/ODD.md, 7.4).
+        """
+        p, c, rs = self.p, self.city, self.rt_state
+        return p.proposal_initiative_sd * rs.head_initiative + c.subdistrict_leadership[c.rt_subdistrict]
 
     def reward_fund(self) -> float:
         """The fund per Bantar award this year, million IDR.

@@ -243,6 +243,13 @@ SPECS: dict[str, Spec] = {
                                doc="weight of (mean score - standard) in the decision to propose"),
     "proposal_leadership": Spec(2.0, 0.0, 10.0, float, unit="logit", group="assessment",
                                 source="paper: RT heads organise", doc="weight of the RT head's mobilisation"),
+    "proposal_initiative_sd": Spec(1.0, 0.0, 5.0, float, unit="logit", group="assessment",
+                                   source="assumption: RT heads differ in their drive to register the RT (paper: "
+                                          "structural leadership is 'the process of providing motivation'; 'the "
+                                          "role of the leader is very important'); 1 logit, within the sensitivity "
+                                          "analysis's range [0, 3]",
+                                   doc="spread of RT heads' own drive to register the RT (a per-head effect on "
+                                       "the proposal logit, redrawn when a new head is elected)"),
     "proposal_awareness": Spec(3.0, 0.0, 10.0, float, unit="logit", group="assessment", source="paper",
                                doc="weight of the RT's share of aware households"),
     "proposal_loss_learning": Spec(1.0, 0.0, 10.0, float, unit="logit/loss", group="assessment",

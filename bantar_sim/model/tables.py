@@ -27,6 +27,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "households": ("households", "households of the RT"),
     "proposals": ("RTs", "RTs proposed for the Bantar award in the year"),
     "proposing_rts_cumulative": ("RTs", "distinct RTs that proposed at least once from 2014 to the year"),
+    "forwarded_proposals": ("RTs", "proposals the sub-district forwarded to the city's assessment in the year "
+                                   "(its best, up to its award slots)"),
+    "forwarded_rts_cumulative": ("RTs", "distinct RTs whose proposal reached the city's assessment at least once "
+                                        "from 2014 to the year (the model's reading of Table 3's RT proposals)"),
     "winners": ("awards", "new Bantar awards in the year"),
     "cumulative_winners": ("awards", "Bantar awards from 2014 to the year"),
     "awarded_rts_cumulative": ("RTs", "distinct RTs awarded at least once from 2014 to the year"),
@@ -56,6 +60,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
                                "2014): scales every sub-district's award capacity"),
     "status": ("", "the RT's status at the end of the year: never proposed, proposed, Bantar, Kencana, lapsed"),
     "proposed": ("", "the RT was proposed in the year"),
+    "forwarded": ("", "the RT's proposal was forwarded by its sub-district to the city's assessment in the year"),
     "won": ("", "the RT won the Bantar award in the year"),
     "kencana_won": ("", "the RT won the Kencana tier in the year"),
     "checked": ("", "the RT (holding the label) was checked after its award in the year"),
@@ -104,7 +109,7 @@ def rt_year_table(model) -> pd.DataFrame:
     })
     status = model.rec["status"][:ny].ravel()
     df["status"] = pd.Categorical.from_codes(status, STATUS_NAMES)
-    for key in ("proposed", "won", "lapsed", "kencana_won", "checked", "practising", "adopted",
+    for key in ("proposed", "forwarded", "won", "lapsed", "kencana_won", "checked", "practising", "adopted",
                 "participation", "score", "clean", "safe", "smart", "reward_paid", "reward_misused", "rj_cost"):
         df[key] = model.rec[key][:ny].ravel()
     return df
@@ -128,11 +133,13 @@ def subdistrict_year_table(model) -> pd.DataFrame:
     sd = c.rt_subdistrict
     rows = []
     ever_proposed = np.zeros(c.n_rts, bool)
+    ever_forwarded = np.zeros(c.n_rts, bool)
     ever_won = np.zeros(c.n_rts, bool)
     cum_wins = np.zeros(len(SUBDISTRICTS), np.int64)
     for yi in range(ny):
         status = rec["status"][yi]
         ever_proposed |= rec["proposed"][yi]
+        ever_forwarded |= rec["forwarded"][yi]
         ever_won |= rec["won"][yi]
         label = np.isin(status, (BANTAR, KENCANA))
         active = label & rec["practising"][yi]
@@ -142,6 +149,8 @@ def subdistrict_year_table(model) -> pd.DataFrame:
         cols = {
             "proposals": np.bincount(sd, rec["proposed"][yi], minlength=11),
             "proposing_rts_cumulative": np.bincount(sd, ever_proposed, minlength=11),
+            "forwarded_proposals": np.bincount(sd, rec["forwarded"][yi], minlength=11),
+            "forwarded_rts_cumulative": np.bincount(sd, ever_forwarded, minlength=11),
             "winners": wins,
             "cumulative_winners": cum_wins.copy(),
             "awarded_rts_cumulative": np.bincount(sd, ever_won, minlength=11),
@@ -206,13 +215,17 @@ def city_year_table(model, sd_table: pd.DataFrame | None = None) -> pd.DataFrame
 
 
 def table3_like(model) -> pd.DataFrame:
-    """The simulated counterpart of Table 3: RTs, distinct RTs that proposed, winners per year, total."""
+    """The simulated counterpart of Table 3: RTs, RT proposals, winners per year, total.
+
+    "RT proposals" is read as the distinct RTs whose proposal reached the city's assessment (forwarded by their
+    sub-district): the city's table can count only the proposals it received (docs/ODD.md, section 6).
+    """
     sdt = subdistrict_year_table(model)
     obs = sdt[sdt["year"].isin(OBSERVED_YEARS)]
     wins = obs.pivot(index="subdistrict", columns="year", values="winners").reindex(SUBDISTRICTS)
     wins.columns = [f"won_{y}" for y in wins.columns]
     last = obs[obs["year"] == obs["year"].max()].set_index("subdistrict").reindex(SUBDISTRICTS)
-    out = pd.DataFrame({"rts": last["rts"], "rt_proposals": last["proposing_rts_cumulative"]})
+    out = pd.DataFrame({"rts": last["rts"], "rt_proposals": last["forwarded_rts_cumulative"]})
     out = out.join(wins)
     out["amount"] = wins.sum(axis=1)
     out.index.name = "subdistrict"

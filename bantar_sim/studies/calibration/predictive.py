@@ -121,7 +121,7 @@ def fit_metrics(pred: dict, obs: dict, spec: StatSpec) -> pd.DataFrame:
             (pred["won"].sum(axis=2)[:, 1:ny], obs["won"].sum(axis=1)[1:ny]),
         f"cumulative winners per sub-district (2014–{spec.last_year})":
             (pred["won"][:, :ny].sum(axis=1), obs["won"][:ny].sum(axis=0)),
-        "RTs that proposed, per sub-district (2014–2020)": (pred["proposals"], obs["proposals"]),
+        "RTs proposed to the city, per sub-district (2014–2020)": (pred["proposals"], obs["proposals"]),
     }
     if spec.last_year < YEARS[-1]:
         groups[f"held-out city winners ({spec.last_year + 1}–2020)"] = (

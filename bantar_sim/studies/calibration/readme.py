@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bantar_sim.model.params import SPECS
 from bantar_sim.reporting.markdown import fmt, markdown_table
 
 #: Issue 14's fit criteria: target group -> (minimum inside the 90% band, of how many).
 FIT_CRITERIA = {"city winners per year": 5, "cumulative winners per sub-district": 9,
-                "RTs that proposed, per sub-district": 9}
-PUBLISHED_PROPOSERS = 820          # Table 3: RTs that proposed at least once, 2014–2020
+                "RTs proposed to the city, per sub-district": 9}
+PUBLISHED_PROPOSERS = 820          # Table 3: "Number of RT Proposals" 2014–2020 (RTs whose proposal reached the city)
 PROPOSER_TOLERANCE = 0.10          # issue 14: the city total within ±10% of 820
 
 
@@ -82,13 +83,14 @@ def calibration_results_markdown(folder: str | Path) -> str:
             "not an input: each run draws its own award budgets.", "",
             markdown_table(("target", "inside the 90% band", "issue 14 asks", "", "RMSE of the median",
                             "total: published / predicted median [90%]"), frows)]
-    prop = fit[fit["target"].str.startswith("RTs that proposed")]
+    prop = fit[fit["target"].str.startswith("RTs proposed to the city")]
     if len(prop):
         total = float(prop["predicted_total_median"].iloc[0])
         observed = float(prop["observed_total"].iloc[0])
         dev = total / observed - 1
         verdict = "within" if abs(dev) <= PROPOSER_TOLERANCE else "**outside**"
-        out += ["", f"RTs that ever proposed, city total: predicted median {total:,.0f} against {observed:,.0f} "
+        out += ["", f"RTs proposed to the city at least once, city total: predicted median {total:,.0f} against "
+                f"{observed:,.0f} "
                 f"published ({dev:+.1%}; Table 3: {PUBLISHED_PROPOSERS} for the whole city), {verdict} the "
                 f"±{PROPOSER_TOLERANCE:.0%} issue 14 asks."]
 
@@ -121,9 +123,80 @@ def calibration_results_markdown(folder: str | Path) -> str:
 
     cmp_file = folder / "results" / "compare" / "model_probabilities_by_seed.csv"
     if cmp_file.exists():
-        cmp = pd.read_csv(cmp_file)
-        out += ["", "Model comparison (`results/compare/`, `make compare-models`: pyabc model selection at the "
-                "default calibration's population and generations, once per seed; last generation's posterior "
-                "model probabilities):", "", markdown_table(list(cmp.columns), cmp.map(
-                    lambda v: f"{v:.3g}" if isinstance(v, float) else v).to_numpy().tolist())]
+        out += ["", *comparison_markdown(cmp_file)]
     return "\n".join(out)
+
+
+def _num(v) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def comparison_markdown(path: str | Path) -> list[str]:
+    """The model-comparison passage of the results block, from ``model_probabilities_by_seed.csv``.
+
+    The passage names the method that produced the numbers (the file's ``method`` column; a file without
+    it came from the pyabc model selection), because the two methods' probabilities mean different things:
+    the reference table's are the random forest's (Pudlo et al. 2016) with a rejection-ABC cross-check,
+    pyabc's are the last generation's shares of particles. With the reference method, the forest's
+    out-of-bag prior error rate per seed is quoted from ``model_confusion_by_seed.csv`` beside it, when
+    present: it says how well the statistics can tell the variants apart at all.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``calibration/results/compare/model_probabilities_by_seed.csv`` (``make compare-models``).
+
+    Returns
+    -------
+    list of str
+        Markdown lines.
+    """
+    path = Path(path)
+    cmp = pd.read_csv(path)
+    methods = set(cmp["method"]) if "method" in cmp.columns else {"abc-smc"}
+    if methods != {"random forest"}:
+        return ["Model comparison (`results/compare/`: pyabc ABC-SMC model selection, `bantar-sim calibrate "
+                "--compare-models --seeds ... --method abc-smc`, at the default calibration's population and "
+                "generations, once per seed; last generation's posterior model probabilities):", "",
+                markdown_table(list(cmp.columns), cmp.map(_num).to_numpy().tolist())]
+    n = cmp["simulations"]
+    n_text = f"{int(n.min()):,}" if n.min() == n.max() else f"{int(n.min()):,}–{int(n.max()):,}"
+    lines = [f"Model comparison (`results/compare/`, `make compare-models`): reference-table model choice (Pudlo et "
+             f"al. 2016, ABC random forests). Per seed, an independent table of {n_text} prior simulations of each "
+             "variant at the production settings with the calibration's statistics; a random forest learns the "
+             "variant from the statistics and votes at the observed ones. *probability*: the chosen variant's "
+             "posterior probability (1 − the out-of-bag error a regression forest predicts at the observed "
+             "statistics; the other variants share the rest in proportion to their votes, a convention); *votes*: "
+             "the share of trees voting for the variant; *rejection*: the variant's share of the closest "
+             "simulations (rejection ABC on the same table, a cross-check).", ""]
+    rows = [(r.seed, r.variant, _num(float(r.probability)), _num(float(r.votes)),
+             _num(float(r.rejection_probability)), "**chosen**" if bool(r.chosen) else "")
+            for r in cmp.itertuples()]
+    lines.append(markdown_table(("seed", "variant", "probability", "votes", "rejection", "forest"), rows))
+    conf_file = path.parent / "model_confusion_by_seed.csv"
+    if conf_file.exists():
+        conf = pd.read_csv(conf_file)
+        err = {int(s): float((g["out_of_bag"] * g["class_error"]).sum() / g["out_of_bag"].sum())
+               for s, g in conf.groupby("seed")}
+        lines += ["", "Out-of-bag prior error rate of the forest (how often it mistakes one variant for another "
+                  "over its own table; `model_confusion_by_seed.csv`): "
+                  + ", ".join(f"seed {s} {e:.2f}" for s, e in err.items()) + "."]
+    lines += ["", _default_follows(cmp, path)]
+    return lines
+
+
+def _default_follows(cmp: pd.DataFrame, path: Path) -> str:
+    """Whether the shipped calibrated set uses the variant every seed chose (issue 14: the default follows)."""
+    chosen = sorted(set(cmp.loc[cmp["chosen"].astype(bool), "variant"]))
+    cal_file = path.parents[2] / "calibrated.toml"
+    mode = SPECS["assessment_mode"].default
+    if cal_file.exists():
+        mode = tomllib.loads(cal_file.read_text(encoding="utf-8")).get("params", {}).get("assessment_mode", mode)
+    shipped = "quota" if mode == "quota" else "baseline"
+    if len(chosen) != 1:
+        return (f"The seeds choose different variants ({', '.join(chosen)}): the comparison does not decide; the "
+                f"shipped set uses `{mode}` assessment.")
+    verdict = ("the default follows the comparison" if chosen[0] == shipped else
+               "**the default does not yet follow the comparison**")
+    return (f"Every seed chooses `{chosen[0]}`; the shipped set (`calibrated.toml`) uses `{mode}` assessment "
+            f"(variant `{shipped}`): {verdict}.")

@@ -96,7 +96,7 @@ def plot_predictive(pred: dict, obs: dict, spec: StatSpec, path_city: Path, path
     panels = [(pred["won"].sum(axis=1), obs["won"].sum(axis=0),
                "Cumulative winners per sub-district, 2014–2020", "winning RTs (count, 2014–2020)"),
               (pred["proposals"], obs["proposals"],
-               "RTs that proposed at least once, 2014–2020", "proposing RTs (count)")]
+               "RTs proposed to the city at least once, 2014–2020", "RTs (count)")]
     if spec.last_year < YEARS[-1]:
         panels = [(pred["won"][:, y - START_YEAR], obs["won"][y - START_YEAR],
                    f"Held-out winners per sub-district, {y}", f"winning RTs in {y} (count)")

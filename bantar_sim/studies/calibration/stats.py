@@ -5,7 +5,8 @@ Summary statistics (calibration/README.md, "Targets and distance") come in up to
 - ``city``: city-wide winners per year, 2015 to the last target year (2014, the pilot, is fixed at
   ``pilot_winners`` = 3 and carries no information about the calibrated parameters);
 - ``wins``: cumulative winners per sub-district over the target years (11 values);
-- ``proposals``: RTs that proposed at least once, per sub-district (11 values). Table 3 gives this for
+- ``proposals``: RTs whose proposal reached the city's assessment at least once (forwarded by their
+  sub-district: Table 3's "RT proposals", docs/ODD.md section 6), per sub-district (11 values). Table 3 gives this for
   2014–2020 only, so a held-out calibration that stops before 2020 leaves this group out (it would leak
   the held-out years);
 - ``pattern``: the violation of the secondary patterns 3 and 4 (observed value 0), default mode only.
@@ -135,7 +136,7 @@ def table_stats(tables: Mapping[str, pd.DataFrame], spec: StatSpec) -> dict[str,
     wins = won.sum(axis=0)
     out.update({f"wins.{_slug(s)}": float(wins[s]) for s in SUBDISTRICTS})
     if spec.use_proposals:
-        prop = _by_year(sdy, "proposing_rts_cumulative", spec.last_year).iloc[-1]
+        prop = _by_year(sdy, "forwarded_rts_cumulative", spec.last_year).iloc[-1]
         out.update({f"proposals.{_slug(s)}": float(prop[s]) for s in SUBDISTRICTS})
     if spec.patterns:
         out["pattern.violation"] = violation(pattern_stats(tables["rt_year"]))
@@ -148,7 +149,7 @@ def winners_and_proposals(tables: Mapping[str, pd.DataFrame]) -> dict[str, np.nd
     Returns
     -------
     dict
-        ``won`` (years x sub-districts winners), ``proposals`` (RTs that proposed 2014–2020 per
+        ``won`` (years x sub-districts winners), ``proposals`` (RTs proposed to the city 2014–2020 per
         sub-district), ``rts`` (simulated RTs per sub-district).
     """
     sdy = tables["subdistrict_year"]
@@ -156,7 +157,7 @@ def winners_and_proposals(tables: Mapping[str, pd.DataFrame]) -> dict[str, np.nd
     if list(won.index) != list(YEARS):
         raise ValueError(f"the posterior predictive needs a run to the end of {LAST_YEAR}")
     last = sdy[sdy["year"] == LAST_YEAR].set_index("subdistrict").reindex(list(SUBDISTRICTS))
-    return {"won": won.to_numpy(np.int64), "proposals": last["proposing_rts_cumulative"].to_numpy(np.int64),
+    return {"won": won.to_numpy(np.int64), "proposals": last["forwarded_rts_cumulative"].to_numpy(np.int64),
             "rts": last["rts"].to_numpy(np.int64)}
 
 

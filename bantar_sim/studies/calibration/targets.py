@@ -43,7 +43,7 @@ class Targets:
     """Observed Table 3 columns the calibration uses: winners per sub-district and year, proposals."""
 
     winners: pd.DataFrame        # index SUBDISTRICTS, columns YEARS (int)
-    proposals: pd.Series         # RTs that proposed 2014–2020, per sub-district
+    proposals: pd.Series         # RT proposals 2014–2020 (RTs proposed to the city), per sub-district
     source: str                  # file path or "Table 3 (consistent)"
     sha256: str                  # of the file the numbers came from
 

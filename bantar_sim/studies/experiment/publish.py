@@ -93,6 +93,14 @@ class PublishResult:
 
 
 # ---------------------------------------------------------------------------------------- copying
+
+def _households(meta: dict) -> str:
+    """The households per RT the runs used (experiment.json's resolved ``city``; older files: the file's value)."""
+    city = meta.get("city") or {}
+    if "households_per_rt" in city:
+        return f"{city['households_per_rt']:g} (from the {city.get('households_per_rt_from', 'file')})"
+    return str(meta.get("households_per_rt") or "model default")
+
 def _read_json(path: Path) -> dict:
     """An experiment.json (one-line error when it is not a JSON object with a 'name')."""
     try:
@@ -155,7 +163,8 @@ def trimmed_meta(folder: Path) -> dict:
         "name": meta["name"], "description": meta.get("description", ""), "file": _relative(meta.get("file")),
         "replications": meta.get("replications"), "horizon": meta.get("horizon"),
         "window_start": meta.get("window_start"), "scale": meta.get("scale"),
-        "households_per_rt": meta.get("households_per_rt"), "base_seed": meta.get("base_seed"),
+        "households_per_rt": (meta.get("city") or {}).get("households_per_rt", meta.get("households_per_rt")),
+        "base_seed": meta.get("base_seed"),
         "parameters": meta.get("parameters"),
         "parameter_set": {"name": pset.get("name"), "file": _relative(pset.get("path")), "sha256": pset.get("sha256"),
                           "model_version": pset.get("model_version")},
@@ -224,7 +233,7 @@ def _experiment_block(folder: Path) -> list[str]:
     L = ["", f"### `{meta['name']}`" + (f": {meta['description']}" if meta.get("description") else ""), "",
          f"`{meta.get('file')}`: {meta.get('replications')} replications, horizon {meta.get('horizon')}"
          + (f" (effects over {window}–{meta.get('horizon')})" if window else "")
-         + f", households per RT {meta.get('households_per_rt') or 'model default'}, "
+         + f", households per RT {_households(meta)}, "
          f"base seed {meta.get('base_seed')}; parameter set {meta.get('parameters')} ({where}{sha})"
          + (f"; posterior draws from `{meta['posterior']}`" if meta.get("posterior") else "")
          + f"; model {meta.get('model_version')}, {meta.get('date')}"

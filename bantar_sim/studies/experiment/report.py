@@ -80,6 +80,13 @@ FILES_TEXT = ("- `metrics.csv`: every metric per run (arm, replicate, seed); `ef
               "Parquet dataset and manifest (`bantar_sim.engine.storage.load_table`).")
 
 
+
+def _city(exp) -> str:
+    """'scale 1 (parameter set), households per RT 90 (parameter set)': the values the runs use and their source."""
+    c = exp.city_settings
+    return (f"scale {c['scale']:g} ({c['scale_from']}), households per RT {c['households_per_rt']:g} "
+            f"({c['households_per_rt_from']})")
+
 def _settings_text(d: dict) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in d.items())
 
@@ -89,8 +96,7 @@ def plan_text(exp, tasks: list, runs_dir: Path, done: int) -> str:
     lines = [f"experiment {exp.name}: {exp.description}".rstrip(": "),
              f"  file {exp.path}; horizon {exp.horizon}; policy period {exp.window_start}–{exp.horizon}; "
              f"{exp.replications} replications; base seed {exp.base_seed}",
-             f"  city: scale {exp.scale if exp.scale is not None else 'model default'}, households per RT "
-             f"{exp.households_per_rt if exp.households_per_rt is not None else 'model default'}"
+             f"  city: {_city(exp)}"
              + (f"; posterior draws from {exp.posterior}" if exp.posterior else ""),
              f"  {exp.parameter_set.describe()}"]
     if exp.base:
@@ -161,9 +167,7 @@ def render_report(exp, a: Analysis, *, batch_summary=None, command: str = "") ->
           f"- horizon: 2014–{horizon}; policy period (effects are measured over it): {window}–{horizon}",
           f"- replications: {exp.replications} per arm; base seed {exp.base_seed}; replication k of every arm uses "
           f"seed `spawn_seeds({exp.base_seed}, {exp.replications})[k]` (common random numbers)",
-          f"- city: scale {exp.scale if exp.scale is not None else 'model default'} "
-          f"(simulated RTs = {rt_share:.3g} × the 1,627 of Table 3), households per RT "
-          f"{exp.households_per_rt if exp.households_per_rt is not None else 'model default'}",
+          f"- city: {_city(exp)} (simulated RTs = {rt_share:.3g} × the 1,627 of Table 3)",
           f"- {exp.parameter_set.describe()}",
           "- posterior draws: " + (f"replication k draws its parameter set from `{exp.posterior}` (weighted); "
                                    "the same draw in every arm" if exp.posterior else "no (one parameter set)")]

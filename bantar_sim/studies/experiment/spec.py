@@ -236,6 +236,22 @@ class Experiment:
         return p
 
     @property
+    def city_settings(self) -> dict:
+        """The scale and households per RT the runs use, with where each comes from.
+
+        A file that leaves them out runs at its parameter set's (calibrated.toml records the settings it was
+        calibrated at), else at the model's defaults; reports say the value, not just "default".
+        """
+        p = make_params(self.arm_params(self.arms[0]))
+        start = self.start
+
+        def source(name):
+            return "file" if getattr(self, name) is not None else ("parameter set" if name in start else "model")
+
+        return {"scale": float(p.scale), "scale_from": source("scale"),
+                "households_per_rt": float(p.households_per_rt), "households_per_rt_from": source("households_per_rt")}
+
+    @property
     def window_start(self) -> int:
         """First year of the policy period: the earliest policy_start_year of the non-baseline arms."""
         years = [int(make_params(self.arm_params(a)).policy_start_year) for a in self.arms if a.name != BASELINE]
@@ -247,7 +263,7 @@ class Experiment:
             "model_version": MODEL_VERSION, "package_version": __version__,
             "file": str(self.path), "name": self.name, "description": self.description, "horizon": self.horizon,
             "replications": self.replications, "base_seed": self.base_seed, "scale": self.scale,
-            "households_per_rt": self.households_per_rt, "parameters": self.parameters,
+            "households_per_rt": self.households_per_rt, "city": self.city_settings, "parameters": self.parameters,
             "parameter_set": self.parameter_set.provenance(),
             "posterior": str(self.posterior) if self.posterior else None,
             "posterior_rows": [i for i, _ in self.posterior_draws], "outputs": list(self.outputs),

@@ -25,7 +25,7 @@ RUN_COLUMNS: dict[str, tuple[str, str]] = {
 }
 _TABLE3_ITEMS = {
     "rts": ("RTs", "RTs of the sub-district"),
-    "rt_proposals": ("RTs", "distinct RTs that proposed at least once, 2014–2020"),
+    "rt_proposals": ("RTs", "distinct RTs whose proposal reached the city's assessment at least once, 2014–2020"),
     "amount": ("awards", "Bantar awards over the compared years (the sum of the won_<year> columns)"),
     **{f"won_{y}": ("awards", f"Bantar awards in {y}") for y in YEARS},
 }
