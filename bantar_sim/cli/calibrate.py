@@ -122,6 +122,16 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
         workers=args.workers, scheduler=args.scheduler, command=_command_line(args))
 
 
+def _flag_value(text: str | None, cast: type, default, flag: str, allowed: str):
+    """``text`` converted by ``cast`` (the default when the flag was not given); one-line error naming the flag."""
+    if text is None:
+        return default
+    try:
+        return cast(text)
+    except ValueError:
+        raise CalibrationInputError(f"{flag} must be {allowed}, got {text!r}") from None
+
+
 def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
     """The :class:`CompareConfig` of ``--compare-models --seeds`` (checked later, by the workflow).
 
@@ -140,19 +150,10 @@ def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
         raise CalibrationInputError(f"--seeds {args.seeds!r}: allowed: two or more integers separated by commas, "
                                     "e.g. 2014,2015") from None
     d = CompareConfig()
-    per_variant, quantile = d.reference_per_variant, d.rejection_quantile
-    if args.reference_per_variant is not None:
-        try:
-            per_variant = int(args.reference_per_variant)
-        except ValueError:
-            raise CalibrationInputError(f"--reference-per-variant must be an integer in [10, 10000000], got "
-                                        f"{args.reference_per_variant!r}") from None
-    if args.rejection_quantile is not None:
-        try:
-            quantile = float(args.rejection_quantile)
-        except ValueError:
-            raise CalibrationInputError(f"--rejection-quantile must be a share in (0, 1], got "
-                                        f"{args.rejection_quantile!r}") from None
+    per_variant = _flag_value(args.reference_per_variant, int, d.reference_per_variant, "--reference-per-variant",
+                              "an integer in [10, 10000000]")
+    quantile = _flag_value(args.rejection_quantile, float, d.rejection_quantile, "--rejection-quantile",
+                           "a share in (0, 1]")
     return CompareConfig(
         seeds=seeds, method=d.method if args.method is None else args.method, reference_per_variant=per_variant,
         rejection_quantile=quantile, population_size=args.population_size, max_populations=args.max_populations,

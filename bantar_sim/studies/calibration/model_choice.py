@@ -48,6 +48,7 @@ from bantar_sim.engine.batch import BatchSummary, run_batch
 from bantar_sim.engine.storage import list_tables, load_table
 from bantar_sim.engine.task import RunTask
 from bantar_sim.studies.calibration.sbc import PARAM_PREFIX, StatsRun, _draw, stat_scales
+from bantar_sim.studies.calibration.stats import group_weights as stats_group_weights
 from bantar_sim.studies.calibration.targets import Prior, Variant
 
 __all__ = ["ModelChoice", "ReferenceRun", "ReferenceTableError", "plan_reference", "reference_table", "forest_choice",
@@ -175,12 +176,9 @@ def reference_table(tasks: Sequence[RunTask], run_fn: ReferenceRun, store: str |
 
 # ----------------------------------------------------------------------------------- the forests
 def group_weights(keys: Sequence[str]) -> np.ndarray:
-    """Weight 1/(statistics in its group) per statistic, the group being the name before the first dot.
-
-    For the calibration's keys this is :meth:`StatSpec.group_weights`: each group counts the same.
-    """
-    groups = [k.split(".")[0] for k in keys]
-    return np.array([1.0 / groups.count(g) for g in groups])
+    """:func:`bantar_sim.studies.calibration.stats.group_weights` as an array in the order of ``keys``."""
+    w = stats_group_weights(keys)
+    return np.array([w[k] for k in keys])
 
 
 def forest_seeds(seed: int) -> tuple[int, int]:

@@ -20,7 +20,7 @@ criteria live here too, beside the statistics they judge: the target file reader
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,7 +102,16 @@ class StatSpec:
 
     def group_weights(self) -> dict[str, float]:
         """Fixed weight per statistic, 1/(statistics in its group): each group counts the same."""
-        return {k: 1.0 / len(ks) for ks in self.groups().values() for k in ks}
+        return group_weights(self.keys())
+
+
+def group_weights(keys: Sequence[str]) -> dict[str, float]:
+    """Weight 1/(statistics in its group) per statistic, the group being the name before the first dot.
+
+    Any ``group.item`` names (the calibration's, or a toy problem's): each group counts the same in a distance.
+    """
+    groups = [k.split(".")[0] for k in keys]
+    return {k: 1.0 / groups.count(g) for k, g in zip(keys, groups, strict=True)}
 
 
 # ------------------------------------------------------------------------- from a run's tables

@@ -94,13 +94,6 @@ class PublishResult:
 
 # ---------------------------------------------------------------------------------------- copying
 
-def _households(meta: dict) -> str:
-    """The households per RT the runs used (experiment.json's resolved ``city``; older files: the file's value)."""
-    city = meta.get("city") or {}
-    if "households_per_rt" in city:
-        return f"{city['households_per_rt']:g} (from the {city.get('households_per_rt_from', 'file')})"
-    return str(meta.get("households_per_rt") or "model default")
-
 def _read_json(path: Path) -> dict:
     """An experiment.json (one-line error when it is not a JSON object with a 'name')."""
     try:
@@ -233,7 +226,7 @@ def _experiment_block(folder: Path) -> list[str]:
     L = ["", f"### `{meta['name']}`" + (f": {meta['description']}" if meta.get("description") else ""), "",
          f"`{meta.get('file')}`: {meta.get('replications')} replications, horizon {meta.get('horizon')}"
          + (f" (effects over {window}–{meta.get('horizon')})" if window else "")
-         + f", households per RT {_households(meta)}, "
+         + f", households per RT {meta.get('households_per_rt') or 'model default'}, "
          f"base seed {meta.get('base_seed')}; parameter set {meta.get('parameters')} ({where}{sha})"
          + (f"; posterior draws from `{meta['posterior']}`" if meta.get("posterior") else "")
          + f"; model {meta.get('model_version')}, {meta.get('date')}"
