@@ -70,9 +70,11 @@ forecast-check: venv
 	$(BIN)/bantar-sim forecast-check
 
 # Coverage of the calibration (issue 15): 3,000 reference simulations + 100 truths at the priors file's
-# production [settings] (scale 1.0, 30 households per RT); results in outputs/calibration/sbc/.
+# production [settings]; results in outputs/calibration/sbc/ (the simulations in its runs/: a rerun resumes),
+# published (--publish: tables, figure, report; refused for another model version) to calibration/results/sbc/,
+# which calibration/README.md's results block and docs/ODD.md's identification block quote (then make docs).
 sbc: venv
-	$(BIN)/bantar-sim sbc --reference 3000 --truths 100
+	$(BIN)/bantar-sim sbc --reference 3000 --truths 100 --publish
 
 # Model comparison at production settings (issue 15): per seed a reference table of 1,000 prior simulations of
 # each variant at the priors file's [settings] (scale 1, 90 households per RT) and ABC random-forest model choice

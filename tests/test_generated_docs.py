@@ -4,7 +4,7 @@ Project rule "no stale number": every quoted result is a generated block (bantar
 `bantar-sim docs` writes from committed result files. These tests regenerate each block and compare, and
 check that the result files were made by the model version of the code (MODEL_VERSION hashes the model
 room's sources): after a model change they FAIL ON PURPOSE until the results are re-run (make calibrate +
-promote, make baseline, make benchmark, make sensitivity, make experiments) and `make docs` is run.
+promote, make baseline, make benchmark, make sbc, make sensitivity, make experiments) and `make docs` is run.
 """
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ def test_shipped_results_come_from_this_model_version():
     found["benchmarks/results/bench_model.json"] = json.loads(bench.read_text(encoding="utf-8"))["model_version"]
     for meta in sorted((REPO / "experiments/results/sensitivity").glob("*/sensitivity.json")):
         found[str(meta.relative_to(REPO))] = json.loads(meta.read_text(encoding="utf-8"))["model_version"]
+    # The coverage study the README and the ODD label the parameters from (make sbc publishes it).
+    sbc = REPO / "calibration/results/sbc/sbc.json"
+    found["calibration/results/sbc/sbc.json"] = (json.loads(sbc.read_text(encoding="utf-8"))["model_version"]
+                                                 if sbc.exists() else "absent (run make sbc)")
     stale = {k: v for k, v in found.items() if v != MODEL_VERSION}
     assert not stale, f"results made on another model version than the code's {MODEL_VERSION}: {stale}"
 

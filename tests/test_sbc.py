@@ -1,9 +1,11 @@
 """Simulation-based calibration (issue 15 item 1): the coverage machinery on a toy problem with a known
-posterior, a deliberately broken posterior it must flag, and a tiny end-to-end run of the real model.
+posterior, a deliberately broken posterior it must flag, the identification labels, and a tiny end-to-end
+run of the real model published into a calibration folder and quoted by the generated passages.
 """
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ from scipy.stats import chisquare
 
 from bantar_sim.cli import main as cli_main
 from bantar_sim.engine.executors import SerialExecutor
+from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.studies.calibration.sbc import (
     LABELS,
     SBCConfig,
@@ -26,6 +29,13 @@ from bantar_sim.studies.calibration.sbc import (
     summarise_truth,
     toy_priors,
     toy_simulator,
+)
+from bantar_sim.studies.calibration.sbc_publish import (
+    PUBLISHED_FILES,
+    identification,
+    identification_markdown,
+    publish_sbc,
+    sbc_results_markdown,
 )
 from bantar_sim.studies.calibration.stats import StatSpec
 from bantar_sim.studies.calibration.targets import CalibrationInputError, load_priors
@@ -114,20 +124,89 @@ def test_cli_bad_input_exit_2(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "--accept" in err
 
 
-def test_model_end_to_end_tiny(tmp_path, capsys):
-    """The real model, tiny: 40 reference simulations and 5 truths at scale 0.05; runs and writes its files."""
+def test_identification_labels_toy_table():
+    """The issue-15 rule on hand-made rows: boundaries included, the table's own label column ignored."""
+    rows = [("rec", 0.90, 0.82, 0.95, 0.30, "weakly identified"),    # stale label: recomputed
+            ("wide", 0.88, 0.80, 0.94, 0.70, "recovered"),
+            ("half", 0.90, 0.82, 0.95, 0.50, "recovered"),          # exactly half the prior: not narrower
+            ("edge", 0.83, 0.74, 0.90, 0.20, "recovered"),          # interval ends on 0.9: contains it
+            ("low", 0.81, 0.72, 0.8999, 0.20, "recovered"),
+            ("high", 0.99, 0.95, 1.00, 0.90, "recovered")]
+    cov = pd.DataFrame(rows, columns=["parameter", "coverage90", "coverage90_low", "coverage90_high",
+                                      "width90_rel", "label"])
+    ids = identification(cov).set_index("parameter")
+    assert list(ids.index) == [r[0] for r in rows]
+    assert ids["label"].to_dict() == {"rec": LABELS[0], "wide": LABELS[1], "half": LABELS[1], "edge": LABELS[0],
+                                      "low": LABELS[2], "high": LABELS[2]}
+    assert "overconfident" in ids.loc["low", "reason"] and "0.900" in ids.loc["low", "reason"]
+    assert "too cautious" in ids.loc["high", "reason"]
+    assert "0.70 of the prior" in ids.loc["wide", "reason"]
+
+
+def test_identification_of_the_toy_study(toy, tmp_path):
+    ids = identification(toy.coverage).set_index("parameter")["label"]
+    assert ids["a"] == ids["b"] == LABELS[0] and ids["c"] == LABELS[1]
+    # A toy simulator's study is not the model's: it cannot be published as the calibration's coverage.
+    with pytest.raises(CalibrationInputError, match="model version"):
+        publish_sbc(toy.out_dir, tmp_path / "calibration")
+    assert not (tmp_path / "calibration").exists()
+
+
+def test_model_end_to_end_tiny(tmp_path, capsys, monkeypatch):
+    """The real model, tiny: 40 reference simulations and 5 truths at scale 0.05; runs, writes its files,
+    publishes them into a calibration folder, and the generated passages quote them."""
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "calibration").mkdir()
+    shutil.copyfile(repo / "calibration" / "priors.toml", tmp_path / "calibration" / "priors.toml")
+    monkeypatch.chdir(tmp_path)            # --publish finds calibration/ from the working directory
     out = tmp_path / "sbc"
     code = cli_main(["sbc", "--reference", "40", "--truths", "5", "--accept", "0.25", "--scale", "0.05",
-                     "--households-per-rt", "10", "--executor", "serial", "--no-progress", "--out", str(out)])
+                     "--households-per-rt", "10", "--executor", "serial", "--no-progress", "--out", str(out),
+                     "--publish"])
     assert code == 0, capsys.readouterr().err
     cov = pd.read_csv(out / "coverage.csv")
     # one row per calibrated parameter of the default priors file (calibration/priors.toml)
-    names = load_priors(Path(__file__).resolve().parents[1] / "calibration" / "priors.toml").names
+    names = load_priors(repo / "calibration" / "priors.toml").names
     assert len(cov) == len(names) and set(cov["parameter"]) == set(names) and set(cov["label"]) <= set(LABELS)
     ranks = pd.read_csv(out / "ranks.csv")
     assert len(ranks) == 5
     assert (out / "rank_histograms.png").stat().st_size > 1000
     text = (out / "report.md").read_text()
-    assert "model version" in text and "seed: 2015" in text
+    assert "model version" in text and "seed: 2015" in text and "wall-clock" in text
     # The statistics are the default calibration's, pattern statistic included.
-    assert json.loads((out / "sbc.json").read_text())["statistics"] == StatSpec(patterns=True).keys()
+    meta = json.loads((out / "sbc.json").read_text())
+    assert meta["statistics"] == StatSpec(patterns=True).keys() and meta["model_version"] == MODEL_VERSION
+
+    # Published: the small files, not the batch store.
+    pub = tmp_path / "calibration" / "results" / "sbc"
+    assert sorted(p.name for p in pub.iterdir()) == sorted(PUBLISHED_FILES)
+    readme = "\n".join(sbc_results_markdown(tmp_path / "calibration"))
+    odd = identification_markdown(tmp_path / "calibration")
+    assert f"**{MODEL_VERSION}** (the current model)" in readme and "fewer than the 100" in readme
+    assert "not at the production settings" in readme and "scale 0.05 (production 1.0)" in readme
+    labels = identification(cov).set_index("parameter")["label"]
+    for n in names:
+        assert f"`{n}` | " in readme, n
+        assert f"`{n}`" in odd, n
+    assert f"({sum(labels == LABELS[1])}): " in odd
+
+    # A study of another model version is flagged stale in both passages.
+    stale = json.loads((pub / "sbc.json").read_text())
+    stale["model_version"] = "0.0.0+old"
+    (pub / "sbc.json").write_text(json.dumps(stale))
+    assert "not the current model" in identification_markdown(tmp_path / "calibration")
+    assert "stale until `make sbc`" in "\n".join(sbc_results_markdown(tmp_path / "calibration"))
+
+    # --publish-only of an unfinished study: exit 2, one line, the published copy untouched.
+    before = (pub / "sbc.json").read_bytes()
+    (out / "ranks.csv").unlink()
+    capsys.readouterr()
+    code = cli_main(["sbc", "--publish-only", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "missing ranks.csv" in err
+    assert (pub / "sbc.json").read_bytes() == before
+
+
+def test_passages_without_a_published_study(tmp_path):
+    assert "not yet published" in sbc_results_markdown(tmp_path)[0]
+    assert "not yet established" in identification_markdown(tmp_path)

@@ -4,7 +4,7 @@ Every number README.md, calibration/README.md and docs/ quote from a result is a
 (:mod:`bantar_sim.reporting.blocks`) listed in :data:`DOC_BLOCKS`; ``bantar-sim docs`` rewrites them from the
 committed result files and ``bantar-sim docs --check`` (and ``tests/test_generated_docs.py``) lists the stale
 ones. Result files come from their own commands (``make calibrate`` + promote, ``make baseline``,
-``make benchmark``, ``make compare-models``, ``make sensitivity``); this module only reads them.
+``make benchmark``, ``make compare-models``, ``make sbc``, ``make sensitivity``); this module only reads them.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from bantar_sim.model.model import BantarModel
 from bantar_sim.reporting.blocks import BlockError, read_block, replace_block
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.calibration.readme import calibration_results_markdown
+from bantar_sim.studies.calibration.sbc_publish import identification_markdown
 from bantar_sim.studies.inputs import read_calibrated
 from bantar_sim.studies.sensitivity.published import sensitivity_results_markdown
 from bantar_sim.studies.teaching import teaching_numbers_markdown
@@ -135,6 +136,7 @@ DOC_BLOCKS = (
     DocBlock("experiments/README.md", "household-count",
              lambda root: household_count_markdown(root / "experiments/results")),
     DocBlock("docs/ODD.md", "tipping", tipping_markdown),
+    DocBlock("docs/ODD.md", "identification", lambda root: identification_markdown(root / "calibration")),
     DocBlock("docs/teaching.md", "teaching-screenshots", lambda root: teaching_numbers_markdown()),
     DocBlock("docs/sensitivity.md", "sensitivity-results",
              lambda root: sensitivity_results_markdown(root / "experiments/results/sensitivity")),

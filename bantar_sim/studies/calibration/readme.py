@@ -14,6 +14,7 @@ import pandas as pd
 
 from bantar_sim.model.params import SPECS
 from bantar_sim.reporting.markdown import fmt, markdown_table
+from bantar_sim.studies.calibration.sbc_publish import sbc_results_markdown
 
 #: Issue 14's fit criteria: target group -> (minimum inside the 90% band, of how many).
 FIT_CRITERIA = {"city winners per year": 5, "cumulative winners per sub-district": 9,
@@ -35,7 +36,8 @@ def calibration_results_markdown(folder: str | Path) -> str:
         The calibration folder (``calibration/``): ``calibrated.toml``, ``posterior_summary.csv``,
         ``fit_metrics.csv``, ``patterns.csv``; optional ``results/baseline_metrics.csv`` (the calibrated
         baseline, ``make baseline``) and ``results/compare/model_probabilities_by_seed.csv``
-        (``make compare-models``).
+        (``make compare-models``); ``results/sbc/`` (the coverage study, ``make sbc``: its passage says
+        when it is not yet published).
 
     Returns
     -------
@@ -124,6 +126,7 @@ def calibration_results_markdown(folder: str | Path) -> str:
     cmp_file = folder / "results" / "compare" / "model_probabilities_by_seed.csv"
     if cmp_file.exists():
         out += ["", *comparison_markdown(cmp_file)]
+    out += ["", *sbc_results_markdown(folder)]
     return "\n".join(out)
 
 

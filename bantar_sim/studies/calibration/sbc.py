@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -541,6 +542,7 @@ def run_sbc(config: SBCConfig, executor: cf.Executor | None = None, progress: bo
         The result folder is being written by another process, or writing failed (the previous
         results are unchanged; finished simulations are kept in ``runs/`` for a rerun).
     """
+    start = time.perf_counter()
     plan = plan or plan_sbc(config)
     with output_folder(plan.out, keep=("runs",)) as stage:
         runs = plan.out / "runs"
@@ -556,6 +558,7 @@ def run_sbc(config: SBCConfig, executor: cf.Executor | None = None, progress: bo
                           "reused": summary.n_skipped, "failed": summary.n_failed,
                           "elapsed_s": round(summary.elapsed_s, 2)},
                 "statistics": keys, "n_reference": int((stats["role"] == "reference").sum()),
-                "n_truths": len(per_truth), "adjusted": bool(per_truth["adjusted"].all())}
+                "n_truths": len(per_truth), "adjusted": bool(per_truth["adjusted"].all()),
+                "wall_clock_s": round(time.perf_counter() - start, 1)}
         files = write_report(plan, table, per_truth, meta, stage)
     return SBCResult(table, per_truth, plan.out, {f: plan.out / f for f in files}, meta)

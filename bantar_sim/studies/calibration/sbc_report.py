@@ -172,7 +172,8 @@ def write_report(plan: Any, table: pd.DataFrame, per_truth: pd.DataFrame, meta: 
         f"- truths: {meta['n_truths']} parameter sets drawn from the prior, simulated with their own seeds (not in "
         f"the reference table); SBC ranks among {c.draws} posterior draws",
         f"- simulations: {meta['batch']['computed_now']} computed now, {meta['batch']['reused']} reused, "
-        f"{meta['batch']['failed']} failed ({meta['batch']['elapsed_s']} s)", "",
+        f"{meta['batch']['failed']} failed ({meta['batch']['elapsed_s']} s)"
+        + (f"; wall-clock of the whole study {meta['wall_clock_s']} s" if "wall_clock_s" in meta else ""), "",
         "## Coverage", "",
         "Coverage of the central 50% and 90% posterior intervals over the truths, with 95% Clopper–Pearson "
         "intervals; `90% width / prior` is the mean 90% interval width over the prior width; `rank χ² p` tests "
