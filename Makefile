@@ -11,7 +11,8 @@ PYTHON_312 := $(shell \
   done)
 
 .PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sbc sensitivity \
-        experiments viz clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges
+        experiments viz clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges \
+        calibration-stability
 
 # The browser test (tests/test_app.py) drives Debian's chromium at this path.
 CHROMIUM ?= /usr/bin/chromium
@@ -75,6 +76,14 @@ forecast-check: venv
 # which calibration/README.md's results block and docs/ODD.md's identification block quote (then make docs).
 sbc: venv
 	$(BIN)/bantar-sim sbc --reference 3000 --truths 100 --publish
+
+# Stability of the calibrated point (issue 15): the default calibration (make calibrate's settings) with seeds 2014,
+# 2015 and 2016, each into outputs/calibration/stability/seed_<seed>/ (pyabc histories beside it: a rerun
+# resumes); the point's spread across seeds against the posterior 90% interval widths, published to
+# calibration/results/stability/ (calibration/README.md's results block quotes it; then make docs). About 3 x the
+# default calibration's wall-clock.
+calibration-stability: venv
+	$(BIN)/bantar-sim calibration-stability --seeds 2014,2015,2016 --publish
 
 # Model comparison at production settings (issue 15): per seed a reference table of 1,000 prior simulations of
 # each variant at the priors file's [settings] (scale 1, 90 households per RT) and ABC random-forest model choice

@@ -34,6 +34,8 @@ COMMANDS = {
     "forecast-check": ("bantar_sim.cli.forecast_check",
                        "rolling-origin forecasts against naive baselines (CRPS, coverage)"),
     "sbc": ("bantar_sim.cli.sbc", "simulation-based calibration: coverage of the amortised ABC posterior"),
+    "calibration-stability": ("bantar_sim.cli.calibration_stability",
+                              "the default calibration with several seeds: the calibrated point's spread"),
     "sensitivity": ("bantar_sim.cli.sensitivity", "global sensitivity analysis (SALib: Morris, Sobol)"),
     "viz": ("bantar_sim.cli.viz", "the teaching app in a browser (Mesa SolaraViz)"),
     "params": ("bantar_sim.cli.params", "list every model parameter with default, range and source"),

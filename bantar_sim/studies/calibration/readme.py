@@ -15,6 +15,7 @@ import pandas as pd
 from bantar_sim.model.params import SPECS
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.calibration.sbc_publish import sbc_results_markdown
+from bantar_sim.studies.calibration.stability import stability_markdown
 
 #: Issue 14's fit criteria: target group -> (minimum inside the 90% band, of how many).
 FIT_CRITERIA = {"city winners per year": 5, "cumulative winners per sub-district": 9,
@@ -37,7 +38,8 @@ def calibration_results_markdown(folder: str | Path) -> str:
         ``fit_metrics.csv``, ``patterns.csv``; optional ``results/baseline_metrics.csv`` (the calibrated
         baseline, ``make baseline``) and ``results/compare/model_probabilities_by_seed.csv``
         (``make compare-models``); ``results/sbc/`` (the coverage study, ``make sbc``: its passage says
-        when it is not yet published).
+        when it is not yet published); ``results/stability/`` (the calibrated point across seeds,
+        ``make calibration-stability``, likewise).
 
     Returns
     -------
@@ -127,6 +129,7 @@ def calibration_results_markdown(folder: str | Path) -> str:
     if cmp_file.exists():
         out += ["", *comparison_markdown(cmp_file)]
     out += ["", *sbc_results_markdown(folder)]
+    out += ["", *stability_markdown(folder)]
     return "\n".join(out)
 
 

@@ -188,6 +188,7 @@ def write_report(plan: Any, table: pd.DataFrame, per_truth: pd.DataFrame, meta: 
         "hump too wide, a slope a biased posterior.", "",
         f"![rank histograms]({FIGURE})", "",
         "Files: coverage.csv (this table), ranks.csv (per truth: truth, posterior quantiles, rank), "
-        f"{FIGURE}, sbc.json (settings and provenance), runs/ (the batch store of every simulation).", ""]
+        f"{FIGURE}, sbc.json (settings and provenance), runs/ (the batch store of every simulation; stays in the "
+        "study folder, not published).", ""]
     write_text_atomic(stage / "report.md", "\n".join(lines))
     return ["report.md", "coverage.csv", "ranks.csv", FIGURE, "sbc.json"]
