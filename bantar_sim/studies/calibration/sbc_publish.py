@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from bantar_sim.engine.outputs import output_folder
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.markdown import fmt, markdown_table
+from bantar_sim.studies.calibration.published import publish_result
 from bantar_sim.studies.calibration.sbc_report import FIGURE, LABELS, label
 from bantar_sim.studies.calibration.targets import CalibrationInputError, load_priors
 
@@ -138,15 +137,8 @@ def publish_sbc(study: str | Path, calibration_folder: str | Path) -> Path:
     """
     study = Path(study)
     where = f"sbc --publish {study}"
-    meta, _ = _read_study(study, where)
-    if meta["model_version"] != MODEL_VERSION:
-        raise CalibrationInputError(f"{where}: refused: the study ran on model version {meta['model_version']}, "
-                                    f"the code's is {MODEL_VERSION}; rerun `make sbc`")
-    dest = Path(calibration_folder) / RESULTS_RELATIVE
-    with output_folder(dest, flag="calibration/results/sbc") as stage:
-        for name in PUBLISHED_FILES:
-            shutil.copyfile(study / name, stage / name)
-    return dest
+    _read_study(study, where)
+    return publish_result(study, calibration_folder, "sbc", PUBLISHED_FILES, "sbc.json", where, "make sbc")
 
 
 # ------------------------------------------------------------------------------------- Markdown

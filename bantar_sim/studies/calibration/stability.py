@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import datetime as dt
 import json
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from bantar_sim.engine.provenance import git_commit
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.calibration.config import OUTPUT_ROOT, CalibrationConfig
+from bantar_sim.studies.calibration.published import publish_result, stale_note
 from bantar_sim.studies.calibration.targets import CalibrationInputError
 from bantar_sim.studies.calibration.workflow import run_calibration
 
@@ -274,20 +274,8 @@ def publish_stability(study: str | Path, calibration_folder: str | Path) -> Path
     OutputLockedError, OutputWriteError
         Another process publishes, or writing failed (the previous copy is kept).
     """
-    study = Path(study)
-    where = f"calibration-stability --publish {study}"
-    missing = [f for f in PUBLISHED_FILES if not (study / f).is_file()]
-    if missing:
-        raise CalibrationInputError(f"{where}: not a finished stability study: missing {', '.join(missing)}")
-    version = json.loads((study / "stability.json").read_text(encoding="utf-8")).get("model_version")
-    if version != MODEL_VERSION:
-        raise CalibrationInputError(f"{where}: refused: the study ran on model version {version}, the code's is "
-                                    f"{MODEL_VERSION}; rerun `make calibration-stability`")
-    dest = Path(calibration_folder) / RESULTS_RELATIVE
-    with output_folder(dest, flag="calibration/results/stability") as stage:
-        for name in PUBLISHED_FILES:
-            shutil.copyfile(study / name, stage / name)
-    return dest
+    return publish_result(study, calibration_folder, "stability", PUBLISHED_FILES, "stability.json",
+                          f"calibration-stability --publish {study}", "make calibration-stability")
 
 
 def stability_markdown(calibration_folder: str | Path) -> list[str]:
@@ -299,8 +287,6 @@ def stability_markdown(calibration_folder: str | Path) -> list[str]:
                 "`results/stability/`)."]
     meta = json.loads((folder / "stability.json").read_text(encoding="utf-8"))
     table = pd.read_csv(folder / "stability.csv")
-    stale = ("" if meta["model_version"] == MODEL_VERSION else
-             f" **Made on model {meta['model_version']}, not the current {MODEL_VERSION}: stale until "
-             "`make calibration-stability` is rerun.**")
+    stale = stale_note(meta["model_version"], "make calibration-stability")
     return ["Stability of the calibrated point (`results/stability/`, `make calibration-stability`): "
             + _header(meta) + stale, "", _table_markdown(table, meta["seeds"]), "", _verdict(table)]
