@@ -66,9 +66,10 @@ calibrate: venv
 	$(BIN)/bantar-sim calibrate
 
 # Rolling-origin forecasts (issue 15): calibrate on 2014-2016, -2017, -2018 at the default calibration's
-# settings (priors calibration/priors_heldout.toml), score every later year against naive forecasts.
+# settings (priors calibration/priors_heldout.toml), score every later year against naive forecasts; results in
+# outputs/calibration/forecast/, published (--publish) to calibration/results/forecast/ (then make docs).
 forecast-check: venv
-	$(BIN)/bantar-sim forecast-check
+	$(BIN)/bantar-sim forecast-check --publish
 
 # Coverage of the calibration (issue 15): 3,000 reference simulations + 100 truths at the priors file's
 # production [settings]; results in outputs/calibration/sbc/ (the simulations in its runs/: a rerun resumes),

@@ -1,6 +1,7 @@
 """Rolling-origin forecasts (issue 15, item 2): the scores on toy problems, the frozen priors, one tiny origin."""
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -20,6 +21,11 @@ from bantar_sim.studies.calibration.forecast import (
     run_forecast_check,
     score_forecasts,
     summarise_scores,
+)
+from bantar_sim.studies.calibration.forecast_report import (
+    PUBLISHED_FILES,
+    forecast_results_markdown,
+    publish_forecast,
 )
 from bantar_sim.studies.calibration.targets import CalibrationInputError, load_priors
 
@@ -168,3 +174,20 @@ def test_one_tiny_origin_on_the_real_model_writes_its_files(tmp_path):
     assert "## Origin 2018" in report
     assert re.search(r"the model (beats|does NOT beat|cannot be compared with) ", report)   # a verdict, either way
     assert len(res.verdicts) == 4 and not res.summary.empty
+
+    # Published into a calibration folder (the report, tables and figure; not the origins' folders) and quoted.
+    cal = tmp_path / "calibration"
+    assert "not yet published" in forecast_results_markdown(cal)[0]
+    pub = publish_forecast(out, cal)
+    assert sorted(p.name for p in pub.iterdir()) == sorted(PUBLISHED_FILES)
+    text = "\n".join(forecast_results_markdown(cal))
+    assert "seed 2014" in text and "origins 2018" in text and "stale" not in text
+    assert text.count("\n- origin 2018") == 4 and "comparisons" in text
+    # a check of another model version is refused (the copy stays) and, once there, flagged stale
+    meta = json.loads((out / "forecast.json").read_text())
+    meta["model_version"] = "0.0.0+old"
+    (out / "forecast.json").write_text(json.dumps(meta))
+    with pytest.raises(CalibrationInputError, match="model version"):
+        publish_forecast(out, cal)
+    (pub / "forecast.json").write_text(json.dumps(meta))
+    assert "stale until `make forecast-check`" in "\n".join(forecast_results_markdown(cal))

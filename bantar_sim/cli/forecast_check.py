@@ -3,7 +3,9 @@
 Rolling-origin forecasts (issue 15, item 2): calibrate on 2014–origin for each origin, forecast every
 later year to 2020, score with CRPS and 90% coverage against two naive forecasts. Results in
 ``outputs/calibration/forecast/`` (or ``--out``): ``report.md``, the score tables, a figure, and each
-origin's calibration under ``origin_<year>/``.
+origin's calibration under ``origin_<year>/``; ``--publish`` copies all but the origins' folders into
+``calibration/results/forecast/`` (calibration/README.md's results block quotes them), ``--publish-only``
+publishes the ``--out`` folder without running.
 
 Exit codes: 0 done; 2 bad input (nothing run or written); 1 a failure during work (output folder locked,
 disk full, no ABC generation completed), previous results unchanged.
@@ -14,9 +16,11 @@ import argparse
 import sys
 
 from bantar_sim.cli.common import add_executor_arguments, check_executor_arguments
-from bantar_sim.engine.outputs import OutputFolderError, OutputLockedError, OutputWriteError
+from bantar_sim.engine.outputs import OutputFolderError, OutputLockedError, OutputWriteError, check_output_folder
 from bantar_sim.studies.calibration import CalibrationInputError, CalibrationUnfinishedError
+from bantar_sim.studies.calibration.config import default_calibration_folder
 from bantar_sim.studies.calibration.forecast import ForecastConfig, run_forecast_check
+from bantar_sim.studies.calibration.forecast_report import publish_forecast
 
 D = ForecastConfig()
 
@@ -42,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=D.seed, help="base seed (default %(default)s)")
     parser.add_argument("--out", default=None, help="result folder, replaced as a whole when the check completes "
                         "(default outputs/calibration/forecast/)")
+    publish = parser.add_mutually_exclusive_group()
+    publish.add_argument("--publish", action="store_true",
+                         help="after the check, copy its report, tables and figure into calibration/results/forecast/"
+                              " (refused for a check of another model version)")
+    publish.add_argument("--publish-only", action="store_true",
+                         help="run nothing: publish the finished check in --out as --publish would")
     add_executor_arguments(parser)
 
 
@@ -74,6 +84,12 @@ def main(args: argparse.Namespace) -> int:
     """Run the check; return its exit code (bad input raises a ParameterError: the CLI root prints it, 2)."""
     try:
         config = config_from_args(args)
+        if args.publish_only:
+            dest = publish_forecast(config.out_path, default_calibration_folder())
+            print(f"published {config.out_path} to {dest}/ (bantar-sim docs rewrites the passage that quotes it)")
+            return 0
+        if args.publish:             # a folder that cannot be written is refused now, not after the check
+            check_output_folder(default_calibration_folder() / "results" / "forecast", "--publish")
         result = run_forecast_check(config, progress=not args.no_progress)
     except OutputFolderError as err:
         raise CalibrationInputError(str(err)) from None
@@ -82,4 +98,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     print("\n".join(result.verdicts))
     print(f"\nwrote {result.out}/: {' '.join(result.files)}")
+    if args.publish:
+        dest = publish_forecast(result.out, default_calibration_folder())
+        print(f"published to {dest}/ (bantar-sim docs rewrites the passage that quotes it)")
     return 0

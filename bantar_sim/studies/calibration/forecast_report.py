@@ -1,18 +1,23 @@
-"""The forecast check's report: ``report.md`` (tables and plain verdicts) and the figure.
+"""The forecast check's report: ``report.md`` (tables and plain verdicts), the figure, and its published copy.
 
 Kept apart from the computation (:mod:`bantar_sim.studies.calibration.forecast`): this module only reads
-the score tables it is given.
+the score tables it is given. :func:`publish_forecast` copies a finished check into
+``calibration/results/forecast/`` and :func:`forecast_results_markdown` writes calibration/README.md's
+passage from that copy.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.figures import OBSERVED_COLOUR, new_figure, save_figure
 from bantar_sim.reporting.markdown import fmt, markdown_table
+from bantar_sim.studies.calibration.published import publish_result, stale_note
 
 NAIVE_LABELS = {"last": "last year's count", "mean": "mean of the training years"}
 
@@ -128,3 +133,60 @@ def plot_forecasts(scores: pd.DataFrame, bands: pd.DataFrame, path: Path) -> Pat
     axes[0][0].set_ylabel("winners per year, city (simulated scale)")
     axes[0][-1].legend(fontsize=7, loc="upper left")
     return save_figure(fig, path)
+
+
+# ------------------------------------------------------------------------------------- published
+#: What a published forecast check keeps (each origin's calibration folder stays in outputs/).
+PUBLISHED_FILES = ("report.md", "forecast.json", "forecast_scores.csv", "forecast_summary.csv",
+                   "forecast_city_bands.csv", "forecast_city.png")
+
+
+def publish_forecast(study: str | Path, calibration_folder: str | Path) -> Path:
+    """Copy a finished forecast check's tables, figure and report into ``calibration/results/forecast/``.
+
+    Raises
+    ------
+    CalibrationInputError
+        Files missing or unreadable, or the check ran on another model version than the code's; nothing
+        is written.
+    OutputLockedError, OutputWriteError
+        Another process publishes, or writing failed (the previous copy is kept).
+    """
+    return publish_result(study, calibration_folder, "forecast", PUBLISHED_FILES, "forecast.json",
+                          f"forecast-check --publish {study}", "make forecast-check")
+
+
+def forecast_results_markdown(calibration_folder: str | Path) -> list[str]:
+    """calibration/README.md's forecast passage (inside the results block), from ``results/forecast/``.
+
+    States the command, seed, commit, model version (flagged when it is not the code's), settings and
+    wall-clock per origin, a table of every origin and level over all horizons (CRPS of the model and both
+    naive forecasts, skill scores, 90% coverage), and the plain verdicts — failures included.
+    """
+    folder = Path(calibration_folder) / "results" / "forecast"
+    if not (folder / "forecast.json").is_file():
+        return [f"Rolling-origin forecasts: not yet published for model {MODEL_VERSION} (`make forecast-check` runs "
+                "them and copies their tables to `results/forecast/`)."]
+    prov = json.loads((folder / "forecast.json").read_text(encoding="utf-8"))
+    summary = pd.read_csv(folder / "forecast_summary.csv")
+    s = prov["settings"]
+    clock = ", ".join(f"{o}: {fmt(t)} s" for o, t in prov["wall_clock_s_per_origin"].items())
+    size = {k: "of the priors file" if s.get(k) is None else s[k] for k in ("scale", "households_per_rt")}
+    out = [f"Rolling-origin forecasts (`results/forecast/`, `make forecast-check`): `{prov['command']}` (seed "
+           f"{prov['seed']}, git commit {str(prov['git_commit'])[:10]}, model version {prov['model_version']}); "
+           f"priors `{Path(prov['priors']).name}`; origins {', '.join(str(o) for o in s['origins'])}, population "
+           f"{s['population_size']}, up to {s['max_populations']} generations and {fmt(s['max_walltime'])} minutes "
+           f"per origin, {s['predictive_runs']} predictive runs, scale {size['scale']}, "
+           f"{size['households_per_rt']} households per RT; wall-clock per origin {clock}."
+           + stale_note(prov["model_version"], "make forecast-check"), ""]
+    rows = [(r["origin"], r["level"], r["n"], fmt(r["crps_model"]), fmt(r["crps_last"]), fmt(r["crps_mean"]),
+             fmt(r["skill_vs_last"], 2), fmt(r["skill_vs_mean"], 2), fmt(r["coverage90_model"], 2))
+            for _, r in summary[summary["horizon"].astype(str) == "all"].iterrows()]
+    out.append(markdown_table(("origin", "level", "n", "CRPS model", "CRPS last year", "CRPS training mean",
+                               "skill vs last", "skill vs mean", "90% coverage (model)"), rows))
+    verdicts = verdict_lines(summary.assign(horizon=summary["horizon"].astype(str)))
+    wins = sum(" beats " in v for v in verdicts)
+    out += ["", f"Over all horizons the model beats the naive forecast in {wins} of {len(verdicts)} comparisons "
+            "(origin × level × naive forecast; skill > 0 = lower mean CRPS):", ""]
+    out += [f"- {v}" for v in verdicts]
+    return out

@@ -14,6 +14,7 @@ import pandas as pd
 
 from bantar_sim.model.params import SPECS
 from bantar_sim.reporting.markdown import fmt, markdown_table
+from bantar_sim.studies.calibration.forecast_report import forecast_results_markdown
 from bantar_sim.studies.calibration.sbc_publish import sbc_results_markdown
 from bantar_sim.studies.calibration.stability import stability_markdown
 
@@ -39,7 +40,8 @@ def calibration_results_markdown(folder: str | Path) -> str:
         baseline, ``make baseline``) and ``results/compare/model_probabilities_by_seed.csv``
         (``make compare-models``); ``results/sbc/`` (the coverage study, ``make sbc``: its passage says
         when it is not yet published); ``results/stability/`` (the calibrated point across seeds,
-        ``make calibration-stability``, likewise).
+        ``make calibration-stability``, likewise); ``results/forecast/`` (rolling-origin forecasts,
+        ``make forecast-check``, likewise).
 
     Returns
     -------
@@ -129,6 +131,7 @@ def calibration_results_markdown(folder: str | Path) -> str:
     if cmp_file.exists():
         out += ["", *comparison_markdown(cmp_file)]
     out += ["", *sbc_results_markdown(folder)]
+    out += ["", *forecast_results_markdown(folder)]
     out += ["", *stability_markdown(folder)]
     return "\n".join(out)
 
