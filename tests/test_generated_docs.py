@@ -91,3 +91,18 @@ def test_sensitivity_ranges_follow_the_posterior(tmp_path):
     assert any(s.startswith("base_utility") for s in stale_ranges(copy, summary))
     assert "base_utility" in sync_calibrated_ranges(copy, summary)
     assert stale_ranges(copy, summary) == []
+
+
+def test_published_sbc_labels_the_calibrated_parameters_at_production_settings():
+    """The published coverage study is of the current calibration problem: the priors file's parameters and
+    ranges and its production [settings] (a priors change without a model change must also rerun make sbc)."""
+    from bantar_sim.studies.calibration.targets import load_priors
+    sbc = REPO / "calibration/results/sbc/sbc.json"
+    if not sbc.exists():
+        pytest.skip("no published coverage study (test_shipped_results_come_from_this_model_version fails: make sbc)")
+    meta = json.loads(sbc.read_text(encoding="utf-8"))
+    pf = load_priors(REPO / "calibration/priors.toml")
+    assert meta["priors_ranges"] == {p.name: [p.low, p.high] for p in pf.priors}, "priors changed: rerun make sbc"
+    ran = {k: v for k, v in meta["settings"].items() if k != "end_year"}
+    assert ran == dict(pf.settings), "the published study is not at the production settings: rerun make sbc"
+    assert meta["n_truths"] >= 100, "issue 15 asks >= 100 truths"
