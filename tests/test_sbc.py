@@ -44,7 +44,7 @@ from bantar_sim.studies.calibration.targets import CalibrationInputError, load_p
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     out = tmp_path_factory.mktemp("sbc") / "toy"
-    cfg = SBCConfig(priors=toy_priors(), reference=2000, truths=200, accept=0.05, draws=100, seed=1, out=out,
+    cfg = SBCConfig(priors=toy_priors(), reference=2000, truths=200, accept=0.1, draws=100, seed=1, out=out,
                     simulator=toy_simulator)
     return run_sbc(cfg, SerialExecutor(), progress=False)
 
@@ -76,6 +76,41 @@ def test_toy_writes_report(toy):
     assert (toy.out_dir / "runs").is_dir()
     text = (toy.out_dir / "report.md").read_text()
     assert "recovered" in text and "rank_histograms.png" in text
+
+
+def test_toy_method_check(toy):
+    """The report scores the chosen posterior beside rejection ABC and other accept fractions."""
+    m = pd.read_csv(toy.out_dir / "methods.csv")
+    first = m.iloc[0]
+    assert first["method"] == "regression-adjusted" and first["accept"] == 0.1 and bool(first["adjusted"])
+    assert first["honest"] == first["parameters"] == 3
+    assert {"rejection", "regression-adjusted"} == set(m["method"]) and set(m["accept"]) == {0.05, 0.1}
+    # the check applies the adjustment below the study's rule too (100 accepted < 30 x 4), to show its effect
+    assert m[(m["method"] == "regression-adjusted") & (m["accept"] == 0.05)]["adjusted"].iloc[0]
+    # the regression narrows the intervals of the informative parameters
+    rejection = m[(m["method"] == "rejection") & (m["accept"] == 0.1)].iloc[0]
+    assert first["width90_rel_mean"] < rejection["width90_rel_mean"]
+    assert "Which posterior is honest here" in (toy.out_dir / "report.md").read_text()
+
+
+def test_adjustment_needs_30_accepted_per_coefficient():
+    rng = np.random.default_rng(3)
+    theta = rng.uniform(0, 1, size=(1000, 1))
+    stats = theta + 0.05 * rng.standard_normal((1000, 1))          # 1 statistic: 2 coefficients, 60 needed
+    for accept, adjusted in ((0.059, False), (0.06, True)):
+        post = abc_posterior(theta, stats, np.array([0.5]), np.zeros(1), np.ones(1), accept)
+        assert post.adjusted is adjusted, accept
+
+
+def test_a_left_out_truth_is_not_its_own_neighbour():
+    from bantar_sim.studies.calibration.sbc import Truth, posterior_rows
+    theta = np.sort(np.random.default_rng(4).uniform(0.01, 0.99, 50))[:, None]
+    stats = theta.copy()                                            # noise-free: a member would find itself
+    rows = posterior_rows(theta, stats, [Truth(stats[20], theta[20], 20)], np.zeros(1), np.ones(1), 0.04,
+                          ["a"], np.ones(1), 10, np.random.default_rng(0), adjust=False)
+    post = abc_posterior(np.delete(theta, 20, 0), np.delete(stats, 20, 0), stats[20], np.zeros(1), np.ones(1), 0.04)
+    assert rows["a.q50"].iloc[0] == pytest.approx(post.quantiles([0.5])[0, 0])
+    assert rows["a.q50"].iloc[0] != pytest.approx(theta[20, 0])     # not its own row's value
 
 
 def test_shrunk_posterior_is_flagged_miscalibrated():
@@ -160,7 +195,8 @@ def test_model_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     shutil.copyfile(repo / "calibration" / "priors.toml", tmp_path / "calibration" / "priors.toml")
     monkeypatch.chdir(tmp_path)            # --publish finds calibration/ from the working directory
     out = tmp_path / "sbc"
-    code = cli_main(["sbc", "--reference", "40", "--truths", "5", "--accept", "0.25", "--scale", "0.05",
+    code = cli_main(["sbc", "--reference", "40", "--truths", "5", "--loo-truths", "3", "--accept", "0.25",
+                     "--scale", "0.05",
                      "--households-per-rt", "10", "--executor", "serial", "--no-progress", "--out", str(out),
                      "--publish"])
     assert code == 0, capsys.readouterr().err
@@ -169,7 +205,7 @@ def test_model_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     names = load_priors(repo / "calibration" / "priors.toml").names
     assert len(cov) == len(names) and set(cov["parameter"]) == set(names) and set(cov["label"]) <= set(LABELS)
     ranks = pd.read_csv(out / "ranks.csv")
-    assert len(ranks) == 5
+    assert len(ranks) == 8 and (ranks["source"] == "truth").sum() == 5
     assert (out / "rank_histograms.png").stat().st_size > 1000
     text = (out / "report.md").read_text()
     assert "model version" in text and "seed: 2015" in text and "wall-clock" in text

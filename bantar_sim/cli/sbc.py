@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"simulations in the shared reference table (default {d.reference})")
     parser.add_argument("--truths", type=int, default=d.truths, metavar="T",
                         help=f"truths drawn from the prior and calibrated (default {d.truths})")
+    parser.add_argument("--loo-truths", type=int, default=d.loo_truths, metavar="M",
+                        help="members of the reference table used as further truths, each left out of the table for "
+                             f"its own posterior (default {d.loo_truths})")
     parser.add_argument("--accept", type=float, default=d.accept,
                         help=f"fraction of the reference table kept per truth (default {d.accept})")
     parser.add_argument("--draws", type=int, default=d.draws, metavar="L",
@@ -55,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> SBCConfig:
     """The typed config of a parsed command line."""
-    return SBCConfig(priors=args.priors, reference=args.reference, truths=args.truths, accept=args.accept,
+    return SBCConfig(priors=args.priors, reference=args.reference, truths=args.truths, loo_truths=args.loo_truths,
+                     accept=args.accept,
                      draws=args.draws, scale=args.scale, households_per_rt=args.households_per_rt,
                      seed=args.seed, out=args.out,
                      command="bantar-sim sbc " + " ".join(shlex.quote(a) for a in sys.argv[2:]))
@@ -72,7 +76,8 @@ def main(args: argparse.Namespace) -> int:
     plan = plan_sbc(config)          # every input check; nothing is run or written yet
     if args.publish:                 # a folder that cannot be written is refused now, not after the study
         check_output_folder(default_calibration_folder() / RESULTS_RELATIVE, "--publish")
-    print(f"sbc: {config.reference} reference simulations + {config.truths} truths, accept {config.accept:g}, "
+    print(f"sbc: {config.reference} reference simulations + {config.truths} truths (+ {config.loo_truths} left out of "
+          f"the table), accept {config.accept:g}, "
           f"{config.draws} draws, seed {config.seed}; priors {plan.priors_source}; settings "
           + ", ".join(f"{k}={v}" for k, v in plan.settings.items()))
     with contextlib.ExitStack() as stack:

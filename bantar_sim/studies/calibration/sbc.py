@@ -13,12 +13,15 @@ an *amortised* posterior reuses ONE reference table of prior simulations for eve
    (:func:`bantar_sim.engine.batch.run_batch`): each run stores a one-row ``stats`` table, content-addressed
    by its parameters, seed and the model version, so an interrupted study resumes and a larger one reuses
    the smaller one's runs. The truths are simulated in the same store with their own seeds (tag
-   ``role = "truth"``); they are never members of the reference table.
+   ``role = "truth"``); they are never members of the reference table. With ``loo_truths`` the first
+   members of the table serve as further truths, each calibrated against the table without its own row.
 2. **Posterior of one truth** (:func:`abc_posterior`) — rejection ABC keeps the ``accept`` fraction of the
    table closest to the truth's statistics (Euclidean distance, each statistic divided by its MAD over the
    table), then a local-linear regression adjustment (Beaumont, Zhang & Balding 2002) with Epanechnikov
    weights, on the logit of each parameter's position in its prior range, so adjusted values stay inside
-   the prior.
+   the prior (:mod:`~bantar_sim.studies.calibration.sbc_posterior`). The adjustment needs 30 accepted
+   simulations per coefficient to stay honest, hence the default ``accept`` 0.3; :func:`method_check`
+   scores the alternatives (no adjustment, other accept fractions) on the same truths.
 3. **Coverage** (:func:`coverage_table`) — per parameter the coverage of the 50% and 90% intervals with
    Clopper–Pearson 95% intervals, the SBC rank of the truth among ``draws`` posterior draws and its
    uniformity (chi-square), the mean 90% interval width relative to the prior width, and a label:
@@ -26,7 +29,7 @@ an *amortised* posterior reuses ONE reference table of prior simulations for eve
 
 Any simulator can stand in for the model (``SBCConfig.simulator``: ``(params, seed) -> {stat: value}``);
 :func:`toy_simulator` is a problem with a known posterior on which the machinery is tested. The report
-(report.md, coverage.csv, ranks.csv, rank_histograms.png, sbc.json) is written by
+(report.md, coverage.csv, ranks.csv, methods.csv, rank_histograms.png, sbc.json) is written by
 :mod:`~bantar_sim.studies.calibration.sbc_report`.
 """
 from __future__ import annotations
@@ -49,22 +52,29 @@ from bantar_sim.engine.task import RunTask, run_model, seed_from
 from bantar_sim.model.model import counts_ok
 from bantar_sim.model.params import SPECS, check_value, make_params
 from bantar_sim.model.version import MODEL_VERSION
-from bantar_sim.studies.calibration.sbc_report import (
-    LABELS,
-    binned_ranks,
-    label,
-    min_accepted_for_adjustment,
-    rank_bins,
-    write_report,
+from bantar_sim.studies.calibration.sbc_posterior import (
+    Posterior,
+    Truth,
+    abc_posterior,
+    clopper_pearson,
+    coverage_table,
+    method_check,
+    posterior_rows,
+    stat_scales,
+    summarise_truth,
 )
+from bantar_sim.studies.calibration.sbc_report import LABELS, binned_ranks, label, rank_bins, write_report
 from bantar_sim.studies.calibration.stats import StatSpec, table_stats
 from bantar_sim.studies.calibration.targets import CalibrationInputError, Prior, load_priors
 
-__all__ = ["SBCConfig", "SBCResult", "Posterior", "ModelSimulator", "StatsRun", "abc_posterior",
+__all__ = ["SBCConfig", "SBCResult", "Posterior", "ModelSimulator", "StatsRun", "Truth", "abc_posterior",
            "summarise_truth", "coverage_table", "label", "clopper_pearson", "run_sbc", "toy_simulator",
-           "toy_priors", "LABELS", "OUTPUT_DIR"]
+           "toy_priors", "posterior_rows", "method_check", "stat_scales", "binned_ranks", "rank_bins", "LABELS",
+           "OUTPUT_DIR"]
 
 OUTPUT_DIR = Path("outputs") / "calibration" / "sbc"
+#: Accept fractions the method check scores beside the chosen one (with and without the adjustment).
+METHOD_ACCEPTS = (0.05, 0.1)
 PARAM_PREFIX = "param."
 
 Simulator = Callable[[Mapping[str, Any], int], Mapping[str, float]]
@@ -125,184 +135,6 @@ def toy_priors() -> tuple[Prior, ...]:
     return (Prior("a", 0.0, 1.0, "toy"), Prior("b", -1.0, 2.0, "toy"), Prior("c", 0.0, 1.0, "toy"))
 
 
-# ---------------------------------------------------------------------------------- the posterior
-@dataclass
-class Posterior:
-    """A weighted sample of parameter vectors (the regression-adjusted accepted simulations)."""
-
-    names: list[str]
-    samples: np.ndarray      # (n, p)
-    weights: np.ndarray      # (n,), sums to 1
-    adjusted: bool = False   # whether the regression adjustment was applied
-
-    def quantiles(self, qs: Sequence[float]) -> np.ndarray:
-        """Weighted quantiles, shape (len(qs), p) (interpolated on the weighted empirical CDF)."""
-        out = np.empty((len(qs), self.samples.shape[1]))
-        for j in range(self.samples.shape[1]):
-            order = np.argsort(self.samples[:, j], kind="stable")
-            x, w = self.samples[order, j], self.weights[order]
-            cdf = np.cumsum(w) - 0.5 * w
-            out[:, j] = np.interp(qs, cdf, x)
-        return out
-
-    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws (with replacement, by weight), shape (n, p)."""
-        return self.samples[rng.choice(len(self.weights), size=n, p=self.weights)]
-
-    def shrunk(self, factor: float) -> Posterior:
-        """The same posterior with every parameter's spread around its median divided by ``factor``:
-        a deliberately overconfident posterior (tests that the coverage check can fail).
-        """
-        med = self.quantiles([0.5])[0]
-        return Posterior(self.names, med + (self.samples - med) / factor, self.weights, self.adjusted)
-
-
-def _logit(u: np.ndarray) -> np.ndarray:
-    u = np.clip(u, 1e-6, 1 - 1e-6)
-    return np.log(u / (1 - u))
-
-
-def stat_scales(stats: np.ndarray) -> np.ndarray:
-    """Each statistic's scale over the reference table: its MAD (x 1.4826), else its sd, else 0 (unused)."""
-    med = np.median(stats, axis=0)
-    mad = 1.4826 * np.median(np.abs(stats - med), axis=0)
-    sd = stats.std(axis=0)
-    return np.where(mad > 0, mad, sd)
-
-
-def abc_posterior(theta: np.ndarray, stats: np.ndarray, observed: np.ndarray, lows: np.ndarray,
-                  highs: np.ndarray, accept: float, names: Sequence[str] | None = None,
-                  scales: np.ndarray | None = None, adjust: bool = True) -> Posterior:
-    """Rejection ABC with local-linear regression adjustment (Beaumont, Zhang & Balding 2002).
-
-    Parameters
-    ----------
-    theta : ndarray, shape (N, p)
-        The reference table's parameters.
-    stats : ndarray, shape (N, k)
-        Their statistics.
-    observed : ndarray, shape (k,)
-        The statistics to calibrate against.
-    lows, highs : ndarray, shape (p,)
-        The uniform priors' ranges: the regression works on ``logit((theta - low) / (high - low))`` and
-        maps back, so adjusted values stay inside the prior.
-    accept : float
-        Fraction of the table kept (the closest by the scaled Euclidean distance).
-    names : sequence of str, optional
-        Parameter names carried into the result.
-    scales : ndarray, shape (k,), optional
-        Scale of each statistic (default :func:`stat_scales` of ``stats``); statistics with scale 0 are
-        left out of the distance and the regression.
-    adjust : bool
-        Apply the regression adjustment (its residuals inflated by sqrt(n_eff / (n_eff - coefficients)),
-        the usual correction of a fitted regression's residual variance; False: plain rejection ABC,
-        Epanechnikov-weighted). It is skipped too when fewer than 2 x (statistics + 1) simulations are
-        accepted: a regression with about as many coefficients as points fits the parameters exactly
-        and would collapse the posterior to a point.
-
-    Returns
-    -------
-    Posterior
-        The accepted (adjusted) parameter vectors with their Epanechnikov weights.
-    """
-    theta, stats = np.asarray(theta, float), np.asarray(stats, float)
-    scales = stat_scales(stats) if scales is None else np.asarray(scales, float)
-    use = scales > 0
-    x = (stats[:, use] - np.asarray(observed, float)[use]) / scales[use]
-    d = np.sqrt((x ** 2).sum(axis=1))
-    n = len(d)
-    k = min(n, max(2, int(math.ceil(accept * n))))
-    order = np.argsort(d, kind="stable")
-    keep = order[:k]
-    h = d[order[k]] if k < n else d[keep[-1]] * (1 + 1e-9)
-    h = h if h > 0 else 1.0
-    w = np.maximum(1.0 - (d[keep] / h) ** 2, 0.0)
-    if w.sum() <= 0:
-        w = np.ones(k)
-    w = w / w.sum()
-    lows, highs = np.asarray(lows, float), np.asarray(highs, float)
-    z = _logit((theta[keep] - lows) / (highs - lows))
-    adjust = adjust and k >= min_accepted_for_adjustment(x.shape[1])
-    if adjust:
-        design = np.column_stack([np.ones(k), x[keep]])
-        sw = np.sqrt(w)[:, None]
-        beta, *_ = np.linalg.lstsq(design * sw, z * sw, rcond=None)
-        # Residuals of a fitted regression understate the spread by (n - coefficients) / n: inflate them
-        # back with the effective sample size of the weights, or the posterior is overconfident.
-        n_eff = 1.0 / (w ** 2).sum()
-        inflate = math.sqrt(n_eff / (n_eff - design.shape[1])) if n_eff > 2 * design.shape[1] else 1.0
-        z = beta[0] + (z - design @ beta) * inflate
-    samples = lows + (highs - lows) / (1 + np.exp(-z))
-    return Posterior(list(names) if names is not None else [f"p{j}" for j in range(theta.shape[1])], samples, w,
-                     adjust)
-
-
-# ------------------------------------------------------------------------------------- coverage
-def summarise_truth(truth: np.ndarray, post: Posterior, draws: int, rng: np.random.Generator) -> dict[str, float]:
-    """One truth's interval ends and SBC rank per parameter.
-
-    The rank is the number of ``draws`` posterior draws below the truth (0 … ``draws``), ties broken at
-    random (Talts et al. 2018): uniform over truths when the posterior is calibrated.
-
-    Returns
-    -------
-    dict
-        ``NAME.truth``, ``NAME.q05``, ``NAME.q25``, ``NAME.q50``, ``NAME.q75``, ``NAME.q95``, ``NAME.rank``.
-    """
-    qs = post.quantiles([0.05, 0.25, 0.5, 0.75, 0.95])
-    d = post.draws(draws, rng)
-    out: dict[str, float] = {}
-    for j, n in enumerate(post.names):
-        below = int((d[:, j] < truth[j]).sum())
-        ties = int((d[:, j] == truth[j]).sum())
-        rank = below + (int(rng.integers(0, ties + 1)) if ties else 0)
-        out.update({f"{n}.truth": float(truth[j]), f"{n}.q05": qs[0, j], f"{n}.q25": qs[1, j],
-                    f"{n}.q50": qs[2, j], f"{n}.q75": qs[3, j], f"{n}.q95": qs[4, j], f"{n}.rank": float(rank)})
-    return out
-
-
-def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Exact (Clopper–Pearson) binomial interval for ``k`` successes in ``n`` trials."""
-    from scipy.stats import beta
-    a = (1 - level) / 2
-    lo = 0.0 if k == 0 else float(beta.ppf(a, k, n - k + 1))
-    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 1, n - k))
-    return lo, hi
-
-
-def coverage_table(per_truth: pd.DataFrame, priors: Sequence[Prior], draws: int) -> pd.DataFrame:
-    """Per parameter: coverage of the 50% and 90% intervals with 95% Clopper–Pearson intervals, rank
-    uniformity (chi-square p-value), mean 90% width / prior width, and the label.
-
-    Parameters
-    ----------
-    per_truth : DataFrame
-        One row per truth, the columns of :func:`summarise_truth`.
-    priors : sequence of Prior
-        The calibrated parameters' ranges.
-    draws : int
-        Posterior draws per rank (ranks lie in 0 … draws).
-    """
-    from scipy.stats import chisquare
-    n = len(per_truth)
-    rows = []
-    for p in priors:
-        t = per_truth[f"{p.name}.truth"]
-        row: dict[str, Any] = {"parameter": p.name, "truths": n}
-        for lev, lo, hi in ((0.5, "q25", "q75"), (0.9, "q05", "q95")):
-            k = int(((per_truth[f"{p.name}.{lo}"] <= t) & (t <= per_truth[f"{p.name}.{hi}"])).sum())
-            cl, ch = clopper_pearson(k, n)
-            tag = f"{int(lev * 100)}"
-            row.update({f"coverage{tag}": k / n, f"coverage{tag}_low": cl, f"coverage{tag}_high": ch})
-        width = (per_truth[f"{p.name}.q95"] - per_truth[f"{p.name}.q05"]).mean() / (p.high - p.low)
-        row["width90_rel"] = float(width)
-        counts = binned_ranks(per_truth[f"{p.name}.rank"].to_numpy(), draws, rank_bins(draws, n))
-        row["rank_chi2_p"] = float(chisquare(counts).pvalue)
-        row["label"] = label(row["coverage90_low"], row["coverage90_high"], width)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # ---------------------------------------------------------------------------------- configuration
 @dataclass
 class SBCConfig:
@@ -318,7 +150,13 @@ class SBCConfig:
     truths : int
         Truths drawn from the prior, each simulated with its own seed and calibrated.
     accept : float
-        Fraction of the reference table kept per truth by the rejection step.
+        Fraction of the reference table kept per truth by the rejection step (0.3: with the production
+        statistics, 3,000 simulations give the 30 accepted per regression coefficient the adjustment
+        needs to stay honest, :func:`~bantar_sim.studies.calibration.sbc_report.min_accepted_for_adjustment`).
+    loo_truths : int
+        Members of the reference table used as further truths, each calibrated against the table without
+        its own row (prior draws with their own seeds like the independent truths: more power for the
+        coverage check at no simulation cost).
     draws : int
         Posterior draws per truth for the SBC rank.
     scale, households_per_rt : float, optional
@@ -339,7 +177,8 @@ class SBCConfig:
     priors: str | Path | Sequence[Prior] | None = None
     reference: int = 3000
     truths: int = 100
-    accept: float = 0.05
+    accept: float = 0.3
+    loo_truths: int = 0
     draws: int = 100
     scale: float | None = None
     households_per_rt: float | None = None
@@ -368,13 +207,15 @@ class SBCConfig:
         checks = [("reference", whole(self.reference, 10, 10_000_000), "an integer in [10, 10000000]"),
                   ("truths", whole(self.truths, 1, 1_000_000), "an integer in [1, 1000000]"),
                   ("draws", whole(self.draws, 1, 100_000), "an integer in [1, 100000]"),
+                  ("loo_truths", whole(self.loo_truths, 0, 10_000_000), "an integer >= 0"),
                   ("seed", whole(self.seed, 0, 2**63 - 1), "an integer in [0, 2**63)")]
         acc = self.accept
         checks.append(("accept", isinstance(acc, (int, float)) and not isinstance(acc, bool) and 0 < acc <= 1,
                        "a fraction in (0, 1]"))
         for name, ok, allowed in checks:
             if not ok:
-                raise CalibrationInputError(f"--{name} must be {allowed}, got {getattr(self, name)!r}")
+                flag = name.replace("_", "-")
+                raise CalibrationInputError(f"--{flag} must be {allowed}, got {getattr(self, name)!r}")
         if whole(self.reference, 10, 10**7) and math.ceil(self.accept * self.reference) < 10:
             raise CalibrationInputError(f"--accept {self.accept:g} keeps {math.ceil(self.accept * self.reference)} of "
                                         f"--reference {self.reference} simulations; at least 10 are needed")
@@ -472,8 +313,11 @@ class SBCResult:
     meta: dict[str, Any]
 
 
-def compute_sbc(plan: SBCPlan, stats: pd.DataFrame) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
-    """Every truth's posterior from the reference table, summarised (:func:`summarise_truth`).
+def compute_sbc(plan: SBCPlan, stats: pd.DataFrame) -> tuple[pd.DataFrame, list[str], pd.DataFrame, pd.DataFrame]:
+    """Every truth's posterior from the reference table, summarised, and the methods compared.
+
+    The truths are the independent ones (``role = "truth"``) and, with ``loo_truths``, the first members
+    of the reference table, each calibrated against the table without its own row.
 
     Parameters
     ----------
@@ -484,34 +328,38 @@ def compute_sbc(plan: SBCPlan, stats: pd.DataFrame) -> tuple[pd.DataFrame, list[
 
     Returns
     -------
-    (per_truth, stat_keys, table)
-        One row per truth that ran (``adjusted``: whether its regression adjustment was applied); the
-        statistics used; the per-parameter coverage table.
+    (per_truth, stat_keys, table, methods)
+        One row per truth that ran (``source``: ``truth`` or ``left-out reference``; ``adjusted``: whether
+        its regression adjustment was applied); the statistics used; the per-parameter coverage table; the
+        method check (:func:`method_check`: the chosen method beside rejection ABC and other accept
+        fractions).
     """
     c = plan.config
     names = [p.name for p in plan.priors]
     keys = plan.stat_spec.keys() if plan.stat_spec else [k for k in stats.columns
                                                           if k not in ("run_id", "role", "index")
                                                           and not k.startswith(PARAM_PREFIX)]
-    ref = stats[stats["role"] == "reference"].dropna(subset=keys)
+    ref = stats[stats["role"] == "reference"].dropna(subset=keys).sort_values("index")
     tru = stats[stats["role"] == "truth"].dropna(subset=keys).sort_values("index")
     if len(ref) < 10 or tru.empty:
         raise RuntimeError(f"too few finished simulations: {len(ref)} reference, {len(tru)} truths "
                            "(rerun the same command to retry failed runs)")
-    theta = ref[[PARAM_PREFIX + n for n in names]].to_numpy(float)
+    cols = [PARAM_PREFIX + n for n in names]
+    theta = ref[cols].to_numpy(float)
     s = ref[keys].to_numpy(float)
     scales = stat_scales(s)
     lows = np.array([p.low for p in plan.priors])
     highs = np.array([p.high for p in plan.priors])
+    truths = [Truth(r[keys].to_numpy(float), r[cols].to_numpy(float), None,
+                    (("source", "truth"), ("truth_index", int(r["index"])))) for _, r in tru.iterrows()]
+    truths += [Truth(s[i], theta[i], i, (("source", "left-out reference"), ("truth_index", int(ref["index"].iloc[i]))))
+               for i in range(min(c.loo_truths, len(ref) - 10))]
     rng = np.random.default_rng(np.random.SeedSequence([c.seed, 2]))
-    rows = []
-    for _, r in tru.iterrows():
-        post = abc_posterior(theta, s, r[keys].to_numpy(float), lows, highs, c.accept, names, scales)
-        truth = r[[PARAM_PREFIX + n for n in names]].to_numpy(float)
-        rows.append({"truth_index": int(r["index"]), "adjusted": post.adjusted,
-                     **summarise_truth(truth, post, c.draws, rng)})
-    per_truth = pd.DataFrame(rows)
-    return per_truth, keys, coverage_table(per_truth, plan.priors, c.draws)
+    per_truth = posterior_rows(theta, s, truths, lows, highs, c.accept, names, scales, c.draws, rng)
+    methods = [(True, c.accept), (False, c.accept)]
+    methods += [(adj, a) for a in METHOD_ACCEPTS for adj in (True, False) if a != c.accept]
+    checked = method_check(theta, s, truths, plan.priors, scales, c.draws, c.seed, methods)
+    return per_truth, keys, coverage_table(per_truth, plan.priors, c.draws), checked
 
 
 def run_sbc(config: SBCConfig, executor: cf.Executor | None = None, progress: bool = True,
@@ -553,12 +401,13 @@ def run_sbc(config: SBCConfig, executor: cf.Executor | None = None, progress: bo
         stats = load_table(runs, "stats")
         ids = {t.run_id(plan.model_version) for t in plan.tasks}
         stats = stats[stats["run_id"].isin(ids)]
-        per_truth, keys, table = compute_sbc(plan, stats)
+        per_truth, keys, table, methods = compute_sbc(plan, stats)
         meta = {"batch": {"runs": summary.n_total, "computed_now": summary.n_done,
                           "reused": summary.n_skipped, "failed": summary.n_failed,
                           "elapsed_s": round(summary.elapsed_s, 2)},
                 "statistics": keys, "n_reference": int((stats["role"] == "reference").sum()),
-                "n_truths": len(per_truth), "adjusted": bool(per_truth["adjusted"].all()),
+                "n_truths": len(per_truth), "n_independent_truths": int((per_truth["source"] == "truth").sum()),
+                "adjusted": bool(per_truth["adjusted"].all()),
                 "wall_clock_s": round(time.perf_counter() - start, 1)}
-        files = write_report(plan, table, per_truth, meta, stage)
+        files = write_report(plan, table, per_truth, meta, stage, methods)
     return SBCResult(table, per_truth, plan.out, {f: plan.out / f for f in files}, meta)

@@ -25,11 +25,11 @@ import pandas as pd
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.markdown import fmt, markdown_table
 from bantar_sim.studies.calibration.published import publish_result
-from bantar_sim.studies.calibration.sbc_report import FIGURE, LABELS, label
+from bantar_sim.studies.calibration.sbc_report import FIGURE, LABELS, label, methods_markdown
 from bantar_sim.studies.calibration.targets import CalibrationInputError, load_priors
 
 #: What a published study keeps (the batch store ``runs/`` stays in outputs/).
-PUBLISHED_FILES = ("report.md", "coverage.csv", "ranks.csv", FIGURE, "sbc.json")
+PUBLISHED_FILES = ("report.md", "coverage.csv", "ranks.csv", "methods.csv", FIGURE, "sbc.json")
 #: The published study's folder inside the calibration folder.
 RESULTS_RELATIVE = Path("results") / "sbc"
 #: Truths issue 15 asks of the coverage study.
@@ -204,18 +204,22 @@ def sbc_results_markdown(calibration_folder: str | Path) -> list[str]:
     meta, cov = found
     ids = identification(cov)
     n_t, batch = int(meta["n_truths"]), meta.get("batch", {})
-    size = f"{n_t} truths" + (f" (**fewer than the {MIN_TRUTHS} issue 15 asks**)" if n_t < MIN_TRUTHS else "")
+    n_ind = int(meta.get("n_independent_truths", n_t))
+    size = f"{n_t} truths" + (f" ({n_ind} independent, {n_t - n_ind} members of the reference table each left out "
+                              "of it for its own posterior)" if n_ind < n_t else "")
+    size += f" (**fewer than the {MIN_TRUTHS} independent truths issue 15 asks**)" if n_ind < MIN_TRUTHS else ""
     clock = f"simulations {fmt(batch.get('elapsed_s'))} s wall-clock"
     if batch.get("reused"):
         clock += f" ({batch['reused']} of {batch.get('runs')} simulations reused from an earlier run, not counted)"
     if "wall_clock_s" in meta:
         clock = f"{fmt(meta['wall_clock_s'])} s wall-clock in all; " + clock
     notes = _setting_notes(meta, calibration_folder)
+    adjusted = ("with a local-linear regression adjustment" if meta.get("adjusted", True) else
+                "without regression adjustment (too few accepted simulations per coefficient)")
     out = [f"Simulation-based calibration (`results/sbc/`, `make sbc`): `{meta['command']}` (seed {meta['seed']}, "
            f"git commit {str(meta['git_commit'])[:10]}), {_version_note(meta)}; {size} drawn from the prior, each "
            f"simulated with its own seed and calibrated by rejection ABC (closest {fmt(meta.get('accept'))} of ONE "
-           f"reference table of {int(meta['n_reference']):,} prior simulations) with a local-linear regression "
-           f"adjustment; {clock}"
+           f"reference table of {int(meta['n_reference']):,} prior simulations) {adjusted}; {clock}"
            + ("; " + "; ".join(notes) if notes else "") + ".", ""]
     rows = []
     for r, i in zip(cov.itertuples(), ids.itertuples()):
@@ -229,6 +233,12 @@ def sbc_results_markdown(calibration_folder: str | Path) -> list[str]:
             "90% interval is narrower than half the prior; **weakly identified** = coverage fine, interval at least "
             "half the prior; **not identified / miscalibrated** = the binomial interval excludes 0.9. "
             + _label_sentence(ids)]
+    methods_file = calibration_folder / RESULTS_RELATIVE / "methods.csv"
+    methods = pd.read_csv(methods_file) if methods_file.is_file() and methods_file.stat().st_size > 1 else None
+    if methods is not None and not methods.empty:
+        out += ["", "Which posterior is honest here (`results/sbc/methods.csv`: the same truths, the same reference "
+                "table, other posteriors; *honest* = 90% coverage's binomial interval contains 0.9):", "",
+                methods_markdown(methods)]
     bad_ranks = cov.loc[cov["rank_chi2_p"] < RANK_P, "parameter"].tolist()
     out += ["", f"Rank histograms (`results/sbc/{FIGURE}`): "
             + (f"departing from uniform (χ² p < {RANK_P}): {', '.join(f'`{p}`' for p in bad_ranks)}."
