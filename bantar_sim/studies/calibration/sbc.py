@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -401,6 +402,10 @@ def run_sbc(config: SBCConfig, executor: cf.Executor | None = None, progress: bo
         stats = load_table(runs, "stats")
         ids = {t.run_id(plan.model_version) for t in plan.tasks}
         stats = stats[stats["run_id"].isin(ids)]
+        if progress:
+            print(f"sbc: posteriors of {plan.config.truths} truths + up to {plan.config.loo_truths} left out of the "
+                  f"table, chosen method and {1 + 2 * len(METHOD_ACCEPTS)} others (about a minute per 500 truths)",
+                  file=sys.stderr, flush=True)
         per_truth, keys, table, methods = compute_sbc(plan, stats)
         meta = {"batch": {"runs": summary.n_total, "computed_now": summary.n_done,
                           "reused": summary.n_skipped, "failed": summary.n_failed,
