@@ -15,6 +15,8 @@ from bantar_sim.model.data import YEARS, table3
 from bantar_sim.model.model import ASSESSMENT_MONTH, START_YEAR
 
 # The levers a chart marks with a "policy starts" line when any of them is on.
+CHART_H = 190        # plot height in SVG units (a chart card fits under the city at 1280x720)
+COMPARE_COLOUR = "#555"
 POLICY_LEVERS = ("kencana", "adoption", "monitoring", "informal_engagement", "youth_regeneration",
                  "dissemination_campaign")
 
@@ -58,13 +60,15 @@ def _ticks(lo: float, hi: float, target: int = 5) -> list[float]:
 
 
 def svg_chart(*, title: str, xlabel: str, ylabel: str, xlim: tuple, series: list[dict], testid: str,
-              ymax: float | None = None, vlines: tuple = (), width: int = 330, height: int = 220) -> str:
+              ymax: float | None = None, vlines: tuple = (), width: int = 330, height: int = CHART_H) -> str:
     """A small line/bar chart as SVG: title, labelled axes with units, legend below the plot.
 
-    series: {"label", "x", "y", "colour", "kind": "line"|"bars"|"points", "dash": bool}
+    series: {"label", "x", "y", "colour", "kind": "line"|"bars"|"points", "dash": bool, "compare": bool}; a
+    compare series (a previous or pinned run) is drawn faint, under this run's.
     """
     left, right, top, bottom = 46, 16, 24, 34
-    per_row = 2 if all(len(s["label"]) <= 30 for s in series) else 1
+    longest = max((len(s["label"]) for s in series), default=0)
+    per_row = 3 if longest <= 15 else 2 if longest <= 26 else 1
     rows = math.ceil(len(series) / per_row)
     total_h = height + 16 * rows + 14
     pw, ph = width - left - right, height - top - bottom
@@ -105,29 +109,35 @@ def svg_chart(*, title: str, xlabel: str, ylabel: str, xlim: tuple, series: list
                        f'stroke-dasharray="2 3"/><text x="{sx(xv) + 3:.1f}" y="{top + 9}" font-size="9" fill="#555">'
                        f'{escape(label)}</text>')
     bar_w = pw / (x1 - x0) * 0.6
-    for s in series:
+    for s in sorted(series, key=lambda s: not s.get("compare")):
         xs, yv, col = list(s["x"]), [float(y) for y in s["y"]], s["colour"]
         if not xs:
             continue
+        faint = s.get("compare")
         if s.get("kind") == "bars":
+            cls, w, op = ("compare-bar", bar_w * 1.5, 0.3) if faint else ("bar", bar_w, 0.85)
             for xv, yvv in zip(xs, yv):
-                out.append(f'<rect x="{sx(xv) - bar_w / 2:.1f}" y="{sy(yvv):.1f}" width="{bar_w:.1f}" '
-                           f'height="{sy(0) - sy(yvv):.1f}" fill="{col}" fill-opacity="0.85" class="bar"/>')
+                out.append(f'<rect x="{sx(xv) - w / 2:.1f}" y="{sy(yvv):.1f}" width="{w:.1f}" '
+                           f'height="{sy(0) - sy(yvv):.1f}" fill="{col}" fill-opacity="{op}" class="{cls}"/>')
             continue
         pts = " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in zip(xs, yv))
         dash = ' stroke-dasharray="5 3"' if s.get("dash") else ""
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{col}" stroke-width="1.8"{dash}/>')
+        extra = ' stroke-opacity="0.35" class="compare"' if faint else ""
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{col}" stroke-width="{3 if faint else 1.8}"'
+                   f'{dash}{extra}/>')
         if s.get("kind") == "points":
             out += [f'<rect x="{sx(a) - 3:.1f}" y="{sy(b) - 3:.1f}" width="6" height="6" fill="{col}" class="point"/>'
                     for a, b in zip(xs, yv)]
     for k, s in enumerate(series):
-        lx, ly = left + (k % per_row) * (pw / 2), height + 16 * (k // per_row) + 12
+        lx, ly = 8 + (k % per_row) * ((width - 8) / per_row), height + 16 * (k // per_row) + 12
         if s.get("kind") == "bars":
-            mark = f'<rect x="{lx}" y="{ly - 8}" width="14" height="9" fill="{s["colour"]}"/>'
+            op = 0.3 if s.get("compare") else 1
+            mark = f'<rect x="{lx}" y="{ly - 8}" width="14" height="9" fill="{s["colour"]}" fill-opacity="{op}"/>'
         else:
             dash = ' stroke-dasharray="5 3"' if s.get("dash") else ""
-            mark = (f'<line x1="{lx}" x2="{lx + 14}" y1="{ly - 4}" y2="{ly - 4}" stroke="{s["colour"]}" '
-                    f'stroke-width="2"{dash}/>')
+            op = ' stroke-opacity="0.35" stroke-width="3"' if s.get("compare") else ' stroke-width="2"'
+            mark = (f'<line x1="{lx}" x2="{lx + 14}" y1="{ly - 4}" y2="{ly - 4}" stroke="{s["colour"]}"'
+                    f'{op}{dash}/>')
             if s.get("kind") == "points":
                 mark += f'<rect x="{lx + 4}" y="{ly - 7}" width="6" height="6" fill="{s["colour"]}"/>'
         out.append(mark + f'<text x="{lx + 18}" y="{ly}" font-size="10">{escape(s["label"])}</text>')
@@ -150,7 +160,7 @@ def _policy_vline(model) -> tuple:
 
 def _published_label(model) -> str:
     s = model.p.scale
-    return "published (Table 3)" if s >= 1 else f"published, Table 3 × {s:g} (the city scale)"
+    return "Table 3" if s >= 1 else f"Table 3 × {s:g}"
 
 
 def assessments_done(model) -> int:
@@ -158,13 +168,15 @@ def assessments_done(model) -> int:
     return 0 if model.tick < ASSESSMENT_MONTH else min(model.n_years, (model.tick - ASSESSMENT_MONTH) // 12 + 1)
 
 
-def winners_chart(model) -> str:
+def winners_chart(model, compare: dict | None = None) -> str:
     """Chart the simulated winners per year against Table 3's, so a run can be checked against the paper.
 
     Parameters
     ----------
     model : BantarModel
         The (possibly still running) model; only assessed years are drawn.
+    compare : dict, optional
+        A previous or pinned run (:func:`bantar_sim.app.records.run_record`), drawn faintly.
 
     Returns
     -------
@@ -175,14 +187,16 @@ def winners_chart(model) -> str:
     years = list(range(START_YEAR, START_YEAR + ny))
     sim = model.rec["won"][:ny].sum(axis=1).tolist()
     pub = published_winners()
-    return svg_chart(title="Winners per year", xlabel="year (assessment in October)",
-                     ylabel="winning RTs (count)", xlim=(START_YEAR - 0.6, model.p.end_year + 0.6),
-                     testid="winners-chart", vlines=_policy_vline(model),
-                     series=[{"label": "simulated (this run)", "x": years, "y": sim, "colour": "#0072B2",
-                              "kind": "bars"},
-                             {"label": _published_label(model), "x": list(YEARS),
-                              "y": (pub * model.p.scale).round(1).tolist(), "colour": "#000",
-                              "kind": "points", "dash": True}])
+    series = [{"label": "this run", "x": years, "y": sim, "colour": "#0072B2", "kind": "bars"},
+              {"label": _published_label(model), "x": list(YEARS), "y": (pub * model.p.scale).round(1).tolist(),
+               "colour": "#000", "kind": "points", "dash": True}]
+    if compare:
+        series.append({"label": compare["name"], "x": compare["winner_years"], "y": compare["winners"],
+                       "colour": COMPARE_COLOUR, "kind": "bars", "compare": True})
+    end = max(model.p.end_year, compare["end_year"] if compare else 0)
+    return svg_chart(title="Winners per year (October)", xlabel="year", ylabel="winning RTs",
+                     xlim=(START_YEAR - 0.6, end + 0.6), testid="winners-chart", vlines=_policy_vline(model),
+                     series=series)
 
 
 def _monthly(model, column: str) -> tuple[list, list]:
@@ -191,13 +205,15 @@ def _monthly(model, column: str) -> tuple[list, list]:
     return xs, vals
 
 
-def participation_chart(model) -> str:
+def participation_chart(model, compare: dict | None = None) -> str:
     """Chart the monthly share of households taking part and aware, to show how the programme spreads.
 
     Parameters
     ----------
     model : BantarModel
         The (possibly still running) model.
+    compare : dict, optional
+        A previous or pinned run, drawn faintly.
 
     Returns
     -------
@@ -206,22 +222,26 @@ def participation_chart(model) -> str:
     """
     xs, part = _monthly(model, "participation")
     _, aware = _monthly(model, "awareness")
+    series = [{"label": "taking part", "x": xs, "y": [100 * a for a in part], "colour": "#009E73"},
+              {"label": "aware", "x": xs, "y": [100 * a for a in aware], "colour": "#888", "dash": True}]
+    if compare:
+        series.append({"label": compare["name"], "x": compare["xs"], "y": [100 * a for a in compare["participation"]],
+                       "colour": "#009E73", "compare": True})
+    end = max(model.p.end_year, compare["end_year"] if compare else 0)
     return svg_chart(title="Households taking part", xlabel="year", ylabel="share of households (%)",
-                     xlim=(START_YEAR, model.p.end_year + 1), testid="participation-chart", ymax=10,
-                     vlines=_policy_vline(model),
-                     series=[{"label": "taking part this month", "x": xs, "y": [100 * a for a in part],
-                              "colour": "#009E73"},
-                             {"label": "aware of the programme", "x": xs, "y": [100 * a for a in aware],
-                              "colour": "#888", "dash": True}])
+                     xlim=(START_YEAR, end + 1), testid="participation-chart", ymax=10,
+                     vlines=_policy_vline(model), series=series)
 
 
-def bantar_chart(model) -> str:
+def bantar_chart(model, compare: dict | None = None) -> str:
     """Chart the monthly count of labelled, practising, lapsed and Kencana RTs against the published winners.
 
     Parameters
     ----------
     model : BantarModel
         The (possibly still running) model.
+    compare : dict, optional
+        A previous or pinned run, drawn faintly.
 
     Returns
     -------
@@ -233,12 +253,16 @@ def bantar_chart(model) -> str:
     _, lapsed = _monthly(model, "lapsed")
     _, kencana = _monthly(model, "kencana")
     pub = np.cumsum(published_winners()) * model.p.scale
-    series = [{"label": "holding the label", "x": xs, "y": label, "colour": "#009E73"},
-              {"label": "still practising", "x": xs, "y": active, "colour": "#0072B2", "dash": True},
-              {"label": "lapsed (label lost)", "x": xs, "y": lapsed, "colour": "#D55E00"},
+    series = [{"label": "holding label", "x": xs, "y": label, "colour": "#009E73"},
+              {"label": "practising", "x": xs, "y": active, "colour": "#0072B2", "dash": True},
+              {"label": "lapsed", "x": xs, "y": lapsed, "colour": "#D55E00"},
               {"label": "Kencana", "x": xs, "y": kencana, "colour": "#B89B00"},
-              {"label": "published total winners" + ("" if model.p.scale >= 1 else f" × {model.p.scale:g}"),
+              {"label": "Table 3 total" + ("" if model.p.scale >= 1 else f" × {model.p.scale:g}"),
                "x": [y + 10 / 12 for y in YEARS], "y": pub.round(1).tolist(), "colour": "#000", "kind": "points",
                "dash": True}]
-    return svg_chart(title="Bantar RTs", xlabel="year", ylabel="RTs (count)", xlim=(START_YEAR, model.p.end_year + 1),
+    if compare:
+        series.append({"label": compare["name"] + ": label", "x": compare["xs"], "y": compare["bantar_label"],
+                       "colour": "#009E73", "compare": True})
+    end = max(model.p.end_year, compare["end_year"] if compare else 0)
+    return svg_chart(title="Bantar RTs", xlabel="year", ylabel="RTs (count)", xlim=(START_YEAR, end + 1),
                      testid="bantar-chart", series=series, vlines=_policy_vline(model))

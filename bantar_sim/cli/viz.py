@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 lets students "
                              "on the same network connect)")
     parser.add_argument("--preset", choices=PRESETS, default="classroom",
-                        help="city the app starts with: classroom (10%% of the RTs, 40 households each; fast) "
-                             "or full (all 1,627 RTs); switchable in the app, or open /?preset=full")
+                        help="city the app starts with: classroom (10%% of the RTs, households per RT as in the "
+                             "parameter set; fast) or full (all 1,627 RTs); switchable in the app, or open "
+                             "/?preset=full")
     parser.add_argument("--seed", type=int, default=2014, help="random seed of the first model (default 2014)")
     add_parameter_set_arguments(parser)
     parser.add_argument("--no-open", action="store_true", help="do not open a browser window")
@@ -110,9 +111,11 @@ def main(args: argparse.Namespace) -> int:
     pset = resolve_parameter_set(args.calibrated, uncalibrated=args.uncalibrated)
     os.environ["BANTAR_VIZ_CALIBRATED"] = str(pset.path) if pset.path else ""
     os.environ["SOLARA_TELEMETRY_MIXPANEL_ENABLE"] = "False"   # no calls home
+    os.environ["SOLARA_THEME_SHOW_BANNER"] = "False"          # no "runs on Solara" badge over the charts
     from solara.__main__ import run as solara_run
     from solara.server import settings
     settings.telemetry.mixpanel_enable = False
+    settings.theme.show_banner = False
     # Solara warns on every plain-http page load that it cannot set a samesite=none cookie; on
     # 127.0.0.1 that is expected and only clutters the lecturer's terminal.
     warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
