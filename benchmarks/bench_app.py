@@ -31,21 +31,21 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 def server_side(preset: str, steps: int, warmup: int) -> dict:
     import solara
-    from mesa.visualization import SolaraViz
     from mesa.visualization.utils import force_update
 
-    import bantar_sim.app.page as app
-    from bantar_sim.app import charts
+    import bantar_sim.app.page as page
+    from bantar_sim.app import charts, controls
+    from bantar_sim.app import views as app
 
-    params = app.make_model_params(preset)
-    model = app.session_class()(**{k: o["value"] for k, o in params.items()})
-    app.picked_rt.set(min(3, model.city.n_rts - 1))
+    model = controls.session_class()(**controls.start_settings(preset))
+    picked = solara.reactive(min(3, model.city.n_rts - 1))
     t0 = time.perf_counter()
-    _, rc = solara.render(SolaraViz(model, components=app.COMPONENTS, model_params=params), handle_error=False)
+    _, rc = solara.render(page.Dashboard(model, None, picked, solara.reactive(None), lambda: None),
+                          handle_error=False)
     first = time.perf_counter() - t0
     step_t, redraw_t = [], []
     parts = {"city_state": [], "network_svg": [], "winners_chart": [], "participation_chart": [], "bantar_chart": []}
-    structure = app.rt_structure(model, app.picked_rt.value)
+    structure = app.rt_structure(model, picked.value)
     for k in range(warmup + steps):
         t0 = time.perf_counter()
         model.step()
@@ -53,7 +53,7 @@ def server_side(preset: str, steps: int, warmup: int) -> dict:
         force_update()
         t2 = time.perf_counter()
         for name, fn in (("city_state", lambda: app.city_state(model)),
-                         ("network_svg", lambda: app.network_svg(model, app.picked_rt.value, structure)),
+                         ("network_svg", lambda: app.network_svg(model, picked.value, structure)),
                          ("winners_chart", lambda: charts.winners_chart(model)),
                          ("participation_chart", lambda: charts.participation_chart(model)),
                          ("bantar_chart", lambda: charts.bantar_chart(model))):

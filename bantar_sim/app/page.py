@@ -159,8 +159,9 @@ def Sidebar(settings, grids, run, playing, running, per_click, pause, on_reset, 
                                    dense=True, classes=["per-click"])
         solara.HTML(tag="div", unsafe_innerHTML=f"pause between steps when playing: <b>{pause.value} ms</b>",
                     attributes={"style": "font-size:13px; margin-top:4px", "data-testid": "pause-value"})
-        solara.SliderInt("", value=PAUSES_MS.index(pause.value), min=0, max=len(PAUSES_MS) - 1, thumb_label=False,
-                         on_value=lambda k: pause.set(PAUSES_MS[int(k)]))
+        with solara.Div(attributes={"data-testid": "pause-slider"}):
+            solara.SliderInt("", value=PAUSES_MS.index(pause.value), min=0, max=len(PAUSES_MS) - 1,
+                             thumb_label=False, on_value=lambda k: pause.set(PAUSES_MS[int(k)]))
         solara.Button("Calibrated defaults + Reset", small=True, outlined=True, on_click=on_defaults,
                       attributes={"data-testid": "defaults",
                                   "title": "every control back to its start value (exact calibrated values), new run"})
@@ -288,10 +289,11 @@ def Page():
             m.step()
             if not m.running:
                 break
-        force_update()
         if not m.running:
-            playing.set(False)
+            # running first: setting playing ends this play task (solara may cancel the thread right there)
             running.set(False)
+            playing.set(False)
+        force_update()
 
     def play_loop():
         while playing.value and model.value.running:
