@@ -11,7 +11,7 @@ PYTHON_312 := $(shell \
   done)
 
 .PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sbc sensitivity \
-        experiments viz clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges \
+        experiments viz doc-images clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges \
         calibration-stability
 
 # The browser test (tests/test_app.py) drives Debian's chromium at this path.
@@ -122,6 +122,11 @@ experiments: venv
 
 viz: venv
 	$(BIN)/bantar-sim viz
+
+# docs/teaching.md's screenshots, taken by the browser test from the app as `make viz` runs it (the shipped model
+# and calibrated set); it stamps docs/img/screenshots.json, which tests/test_app.py checks is current.
+doc-images: venv browser
+	BANTAR_UPDATE_DOC_IMAGES=1 $(BIN)/python -m pytest -q tests/test_app.py -k browser
 
 clean:
 	rm -rf outputs/* .pytest_cache

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_app.py --browser    # also in headless Chromium: Step click -> city redrawn
     .venv/bin/python benchmarks/bench_app.py --uncalibrated   # status-quo defaults (full city: ~90 households/RT)
 
-Server side: the whole SolaraViz page is rendered once (solara.render, no browser); then per step the
+Server side: the dashboard (monitors, city, RT, charts) is rendered once (solara.render, no browser); then per step the
 model steps and the page re-renders as in the app (Mesa's force_update). The time of that re-render is the
 server's redraw cost; the model step is timed apart. The per-part lines time the functions that build
 each picture.

@@ -1,1 +1,1 @@
-"""The teaching app (Mesa SolaraViz): city tiles, one RT's network, live charts."""
+"""The teaching app (a Mesa model served by Solara): city tiles, one RT's network, live charts, a Guide."""

@@ -195,18 +195,27 @@ def Toolbar(model, compare_name: str, pinned, on_pin):
                         attributes={"style": "font-size:11px; color:#555", "data-testid": "compare-name"})
 
 
+BANNER = ('<div data-testid="banner-{0}" style="font-size:12px; line-height:1.3; padding:2px 6px; margin-bottom:2px; '
+          'border-radius:3px; background:{1}; color:#111">{2}</div>')
+
+
 def status_banner(model):
-    """Plain messages a class can read: rejected settings, finished run, levers that cannot act."""
+    """Plain one-line messages a class can read: rejected settings, finished run, levers that cannot act."""
     if getattr(model, "rejected", None):
-        solara.Error(f"Reset refused: {model.rejected}. The city was rebuilt with the previous accepted "
-                     "settings; change the control(s) named here and press Reset again.", dense=True)
+        solara.HTML(tag="div", unsafe_innerHTML=BANNER.format(
+            "rejected", "#f8d7da", escape(f"Reset refused: {model.rejected}. The city was rebuilt with the previous "
+                                          "accepted settings; change the control(s) named here and press Reset "
+                                          "again.")))
     if not model.running:
-        solara.Success(f"Finished: the run reached December {model.p.end_year}. Press Reset to start again, or "
-                       "raise 'last simulated year' and press Reset.", dense=True)
+        solara.HTML(tag="div", unsafe_innerHTML=BANNER.format(
+            "finished", "#d4edda", escape(f"Finished: the run reached December {model.p.end_year}. Press Reset to "
+                                          "start again, or raise 'last simulated year' and press Reset.")))
     on = levers_on(model.p)
     if on and model.p.policy_start_year > model.p.end_year:
-        solara.Warning(f"Policy levers on ({', '.join(on)}) start in {model.p.policy_start_year}, after the "
-                       f"last simulated year {model.p.end_year}: they change nothing in this run.", dense=True)
+        solara.HTML(tag="div", unsafe_innerHTML=BANNER.format(
+            "levers-late", "#fff3cd", escape(f"Policy levers on ({', '.join(on)}) start in "
+                                             f"{model.p.policy_start_year}, after the last simulated year "
+                                             f"{model.p.end_year}: they change nothing in this run.")))
 
 
 @solara.component

@@ -37,7 +37,7 @@ COMMANDS = {
     "calibration-stability": ("bantar_sim.cli.calibration_stability",
                               "the default calibration with several seeds: the calibrated point's spread"),
     "sensitivity": ("bantar_sim.cli.sensitivity", "global sensitivity analysis (SALib: Morris, Sobol)"),
-    "viz": ("bantar_sim.cli.viz", "the teaching app in a browser (Mesa SolaraViz)"),
+    "viz": ("bantar_sim.cli.viz", "the teaching app in a browser (Mesa + Solara)"),
     "params": ("bantar_sim.cli.params", "list every model parameter with default, range and source"),
     "docs": ("bantar_sim.cli.docs", "rewrite the generated result passages of README.md, calibration/ and docs/"),
 }

@@ -25,7 +25,7 @@ from bantar_sim.studies.calibration.readme import calibration_results_markdown
 from bantar_sim.studies.calibration.sbc_publish import identification_markdown
 from bantar_sim.studies.inputs import read_calibrated
 from bantar_sim.studies.sensitivity.published import sensitivity_results_markdown
-from bantar_sim.studies.teaching import teaching_markdown
+from bantar_sim.studies.teaching import presets_markdown, teaching_markdown
 
 
 def benchmark_markdown(path: Path) -> str:
@@ -137,6 +137,7 @@ DOC_BLOCKS = (
              lambda root: household_count_markdown(root / "experiments/results")),
     DocBlock("docs/ODD.md", "tipping", tipping_markdown),
     DocBlock("docs/ODD.md", "identification", lambda root: identification_markdown(root / "calibration")),
+    DocBlock("docs/teaching.md", "teaching-presets", presets_markdown),
     DocBlock("docs/teaching.md", "teaching-exercises", teaching_markdown),
     DocBlock("docs/sensitivity.md", "sensitivity-results",
              lambda root: sensitivity_results_markdown(root / "experiments/results/sensitivity")),

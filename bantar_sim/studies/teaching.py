@@ -268,6 +268,18 @@ def teaching_markdown(root: str | Path = ".") -> str:
     return "\n\n".join(parts)
 
 
+def presets_markdown(root: str | Path = ".") -> str:
+    """docs/teaching.md's sentence on the two city presets: RTs and households as the app builds them."""
+    pset = resolve_parameter_set(Path(root) / "calibration" / "calibrated.toml")
+    parts = []
+    for name in PRESETS:
+        c = BantarModel(**app_model_kwargs(pset, preset=name)).city
+        parts.append(f"*{name}* {c.n_rts:,} RTs and {c.n_households:,} households")
+    per_rt = pset.params.get("households_per_rt", 90)
+    return (f"With the calibrated set ({per_rt:g} households per RT on average, as it was fitted at), seed {SEED}: "
+            + "; ".join(parts) + ".")
+
+
 def guide_numbers_note(pset: ParameterSet) -> str:
     """One line for the Guide tab: which parameter set and model the lesson's numbers were computed with."""
     return f"calibrated set sha256 {pset.sha256[:12]}, model {MODEL_VERSION}" if pset.sha256 else MODEL_VERSION
