@@ -81,7 +81,7 @@ def browser_side(preset: str, steps: int, uncalibrated: bool) -> dict:
 
     port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([str(REPO / ".venv/bin/bantar-sim"), "viz", "--port", str(port), "--no-open",
+    proc = subprocess.Popen([sys.executable, "-m", "bantar_sim.cli", "viz", "--port", str(port), "--no-open",
                              "--preset", preset] + (["--uncalibrated"] if uncalibrated else []),
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -415,6 +415,8 @@ def test_app_in_headless_chromium_as_a_teacher_checks_it(server):
             assert "runs on Solara" not in page.inner_text("body")
             for t in ("Page 0", "Use Threads", "Information"):
                 assert t not in page.inner_text("body"), t
+            # no theme toggle (the dark theme made labels and chart text unreadable: removed)
+            assert page.locator(".mdi-brightness-auto, .mdi-weather-night, .mdi-white-balance-sunny").count() == 0
             # nothing lies over a chart title: the element at its centre is the chart's own text
             for chart in ("winners-chart", "participation-chart", "bantar-chart"):
                 assert page.evaluate(f"""() => {{ const t = document.querySelector('[data-testid={chart}] text');

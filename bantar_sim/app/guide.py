@@ -55,7 +55,7 @@ def Guide(on_exercise, note: str = ""):
     on_exercise : callable
         Called with an exercise's key when its button is pressed (the page sets its parameters and resets).
     note : str
-        Which parameter set and model version the lesson's numbers (docs/teaching.md) were computed with.
+        Which parameter set and model version this app runs.
     """
     with solara.Div(classes=["guide"], style={"max-width": "980px", "margin": "0 auto"}):
         with solara.Div(attributes={"data-testid": "guide"}):
@@ -75,6 +75,6 @@ def Guide(on_exercise, note: str = ""):
                 solara.HTML(tag="div", unsafe_innerHTML=f"<ol style='margin:4px 0'>{steps}</ol>"
                             f"<div><b>Discuss.</b> {escape(ex.discuss)}</div>")
         if note:
-            solara.HTML(tag="div", unsafe_innerHTML=escape(f"The lesson's numbers (docs/teaching.md) were computed "
-                                                           f"with the {note}."),
+            solara.HTML(tag="div", unsafe_innerHTML=escape(f"This app runs the {note}; docs/teaching.md gives each "
+                                                           "exercise's numbers for the shipped set (`make docs`)."),
                         attributes={"style": "font-size:12px; color:#555"})

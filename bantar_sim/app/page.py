@@ -298,7 +298,7 @@ def Page():
             m.step()
             if not m.running:
                 break
-        if not m.running:
+        if not m.running and m is model.value:       # (a Reset may have replaced the model meanwhile)
             # running first: setting playing ends this play task (solara may cancel the thread right there)
             running.set(False)
             playing.set(False)

@@ -281,5 +281,7 @@ def presets_markdown(root: str | Path = ".") -> str:
 
 
 def guide_numbers_note(pset: ParameterSet) -> str:
-    """One line for the Guide tab: which parameter set and model the lesson's numbers were computed with."""
-    return f"calibrated set sha256 {pset.sha256[:12]}, model {MODEL_VERSION}" if pset.sha256 else MODEL_VERSION
+    """One line for the Guide tab: which parameter set and model version the app runs."""
+    if pset.sha256:
+        return f"calibrated set (sha256 {pset.sha256[:12]}) on model {MODEL_VERSION}"
+    return f"status-quo defaults on model {MODEL_VERSION}"
