@@ -409,7 +409,8 @@ def test_app_in_headless_chromium_as_a_teacher_checks_it(server):
             # 1. one screen at 1280x720: the controls, the city and the three charts, no scrolling, no badge
             assert ui.counter().startswith("Step 0 of 144") and "–" in ui.counter()
             for sel in ("[data-testid=city-map]", "[data-testid=winners-chart]", "[data-testid=participation-chart]",
-                        "[data-testid=bantar-chart]", "[data-testid=monitors]", "[data-testid=play]"):
+                        "[data-testid=bantar-chart]", "[data-testid=monitors]", "[data-testid=play]",
+                        "[data-testid=rt-network]", "[data-testid=city-legend]"):
                 assert ui.inside_viewport(sel, 1280, 720), sel
             assert page.evaluate("document.scrollingElement.scrollHeight <= innerHeight + 1")
             assert "runs on Solara" not in page.inner_text("body")

@@ -264,7 +264,8 @@ def DashboardBody(model, compare, picked, state, geo, width, height, rt, structu
             solara.HTML(tag="div", unsafe_innerHTML="<b>One RT's households</b>: click a tile in the city to see "
                         "its households and leaders.", attributes={"data-testid": "rt-hint", "style": "font-size:13px"})
         else:
-            solara.HTML(tag="div", unsafe_innerHTML=escape(views.rt_summary(model, rt, structure)),
+            solara.HTML(tag="div", unsafe_innerHTML=escape(views.rt_summary(model, rt, structure))
+                        + " <i style='color:#555'>(click a tile to show another RT)</i>",
                         attributes={"data-testid": "rt-summary", "style": "font-size:11px; line-height:1.3"})
             with solara.Div(classes=["bantar-grow"]):
                 solara.HTML(tag="div", unsafe_innerHTML=views.network_svg(model, rt, structure))
@@ -287,7 +288,7 @@ def Page():
     settings = solara.use_reactive(start)
     model = solara.use_reactive(solara.use_memo(lambda: cls(**start), [start]))
     previous, pinned = solara.use_reactive(None), solara.use_reactive(None)
-    picked = solara.use_reactive(None)
+    picked = solara.use_reactive(0)          # an RT is always shown; a click on a tile picks another
     playing, running = solara.use_reactive(False), solara.use_reactive(True)
     per_click, pause = solara.use_reactive(1), solara.use_reactive(150)
     tab, sidebar_open = solara.use_reactive(0), solara.use_reactive(True)
