@@ -177,6 +177,17 @@ def test_every_exercise_can_be_set_in_the_app_and_the_app_builds_what_the_lesson
     assert teaching.legend_counts(app_model) == teaching.legend_counts(lesson)
 
 
+def test_what_each_exercise_relies_on_holds_in_the_shipped_model():
+    """Issue 17: exercise 4's promised jump did not exist in the calibrated app. What the steps take for granted
+    (a gold tile to click, pale and orange tiles, ...) is checked on the lesson's own runs of the shipped set."""
+    for ex in teaching.EXERCISES:
+        if ex.key not in teaching.CLAIMS:
+            continue
+        rows = teaching.exercise_numbers(controls.PARAMETER_SET, ex)
+        for text, ok in teaching.check_claims(ex, rows):
+            assert ok, f"exercise {ex.key!r}: {text!r} does not hold in the shipped model"
+
+
 def test_monitors_and_counter_agree_with_the_charts_from_step_0():
     m = small_model()
     assert [v for _, _, v in views.monitors(m)] == ["–"] * 4 and "not yet simulated" in views.month_label(m)

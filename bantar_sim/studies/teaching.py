@@ -147,6 +147,23 @@ EXERCISES = (
 )
 EXERCISE_BY_KEY = {e.key: e for e in EXERCISES}
 
+#: What an exercise's steps take for granted in the shipped model (e.g. "click a gold tile" needs a gold tile):
+#: key -> ((claim, test on the exercise's rows), ...). tests/test_app.py checks them; the lesson prints them.
+CLAIMS = {
+    "lapse": (("with the defaults, by December 2025 some RTs hold the label without practising (pale) and some "
+               "have lapsed (orange)", lambda rows: rows[0]["pale"] > 0 and rows[0]["lapsed"] > 0),),
+    "leaders": (("the RT head's mobilisation matters: more at 4 than at 0 take part",
+                 lambda rows: rows[2]["participation"] > rows[1]["participation"]),),
+    "kencana": (("with the tier, some RTs reach Kencana (gold tiles)", lambda rows: rows[1]["kencana"] > 0),),
+    "influence": (("the share taking part grows with social influence over the slider's range",
+                   lambda rows: rows[-1]["participation"] > rows[0]["participation"]),),
+}
+
+
+def check_claims(ex: Exercise, rows: list[dict]) -> list[tuple[str, bool]]:
+    """Each claim the exercise's steps rely on, and whether the shipped model's rows bear it out."""
+    return [(text, bool(test(rows))) for text, test in CLAIMS.get(ex.key, ())]
+
 
 def app_model_kwargs(pset: ParameterSet, settings: dict | None = None, preset: str = "classroom",
                      seed: int = SEED) -> dict:
@@ -263,6 +280,10 @@ def teaching_markdown(root: str | Path = ".") -> str:
         rows = exercise_numbers(pset, ex)
         parts.append(exercise_markdown(ex, k))
         parts.append("**What the shipped model gives.**\n\n" + exercise_table(rows))
+        claims = check_claims(ex, rows)
+        if claims:
+            parts.append("Checked by tests/test_app.py: " + "; ".join(
+                f"{text} ({'holds' if ok else 'DOES NOT HOLD: rewrite this exercise'})" for text, ok in claims) + ".")
         if ex.key == "influence":
             parts.append(influence_finding(pset, rows))
     return "\n\n".join(parts)
