@@ -69,10 +69,12 @@ def png_bytes(model, compare: dict | None = None) -> bytes:
     this = run_record(model, "this run")
     fig = Figure(figsize=(12, 3.6), dpi=110, layout="constrained")
     a, b, c = fig.subplots(1, 3)
-    a.bar(this["winner_years"], this["winners"], color="#0072B2", label="this run")
-    if compare:
+    if compare:       # underneath, wider and faint: this run's bars stay readable on top
         a.bar(compare["winner_years"], compare["winners"], width=0.9, color="#555", alpha=0.3, label=compare["name"])
-    a.plot(list(YEARS), published_winners() * model.p.scale, "ks--", ms=4, label="Table 3 × scale")
+    a.bar(this["winner_years"], this["winners"], width=0.55, color="#0072B2", label="this run")
+    scale = model.p.scale
+    a.plot(list(YEARS), published_winners() * scale, "ks--", ms=4,
+           label="Table 3" + ("" if scale >= 1 else f" × {scale:g}"))
     a.set(title="Winners per year (October)", xlabel="year", ylabel="winning RTs")
     b.plot(this["xs"], 100 * np.asarray(this["participation"]), color="#009E73", label="taking part")
     b.plot(this["xs"], 100 * np.asarray(this["awareness"]), "--", color="#888", label="aware")
