@@ -332,6 +332,8 @@ def Page():
         pinned.set(None if pinned.value else run_record(model.value, "pinned run"))
 
     compare = pinned.value or previous.value
+    if compare is not None and compare["scale"] != model.value.p.scale:
+        compare = None          # a classroom run's counts beside the full city's would mislead
     with v.Html(tag="div", style_="height: 100vh") as main:
         solara.Style(CSS)
         with v.NavigationDrawer(app=True, clipped=True, v_model=sidebar_open.value, on_v_model=sidebar_open.set,

@@ -31,14 +31,16 @@ def run_record(model, name: str) -> dict:
     Returns
     -------
     dict
-        ``xs`` (fractional years), one list per monthly series, ``winner_years``/``winners`` and ``end_year``.
+        ``xs`` (fractional years), one list per monthly series, ``winner_years``/``winners``, ``end_year`` and
+        ``scale`` (counts of a classroom run and of a full-city run are not comparable).
     """
     mv = model.datacollector.model_vars
     n = len(mv.get("participation", []))
     ny = assessments_done(model)
     rec = {"name": name, "xs": [START_YEAR + (k + 1) / 12 for k in range(n)], "end_year": int(model.p.end_year),
            "winner_years": list(range(START_YEAR, START_YEAR + ny)),
-           "winners": model.rec["won"][:ny].sum(axis=1).tolist(), "steps": n}
+           "winners": model.rec["won"][:ny].sum(axis=1).tolist(), "steps": n,
+           "scale": float(model.p.scale)}
     for col in MONTHLY:
         rec[col] = [float(x) for x in mv.get(col, [])]
     return rec
