@@ -281,7 +281,7 @@ def server():
     proc = subprocess.Popen([sys.executable, "-m", "bantar_sim.cli", "viz", "--port", str(port), "--no-open",
                              "--seed", "2014"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    deadline = time.time() + 60
+    deadline = time.time() + 180          # a loaded 2-core machine can take a minute to import and serve
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -180,10 +180,13 @@ def Sidebar(settings, grids, run, playing, running, per_click, pause, on_reset, 
 
 # ------------------------------------------------------------------------------------ main area
 @solara.component
-def Toolbar(model, compare_name: str, pinned, on_pin):
-    """Pin/unpin a run for comparison, and the downloads (not redrawn per step: a download stays armed)."""
+def Toolbar(model, compare, pinned, on_pin):
+    """Pin/unpin a run for comparison, and the downloads (their data functions are kept per model and compared
+    run, so a download stays armed while the model steps).
+    """
+    compare_name = compare["name"] if compare else ""
     csv_data = solara.use_memo(lambda: (lambda: csv_text(model)), [model])
-    png_data = solara.use_memo(lambda: (lambda: png_bytes(model, pinned.value)), [model, pinned.value])
+    png_data = solara.use_memo(lambda: (lambda: png_bytes(model, compare)), [model, id(compare)])
     with solara.Row(gap="4px", style={"align-items": "center", "margin-left": "auto"}):
         solara.Button("unpin" if pinned.value else "pin this run", icon_name="mdi-pin", small=True, outlined=True,
                       on_click=on_pin,
@@ -234,7 +237,7 @@ def Dashboard(model, compare, picked, pinned, on_pin):
     with solara.Div(classes=["bantar-dash"]) as root:
         with solara.Div(classes=["bantar-top"]):
             solara.HTML(tag="div", unsafe_innerHTML=views.monitors_html(model), attributes={"data-testid": "monitors"})
-            Toolbar(model, compare["name"] if compare else "", pinned, on_pin)
+            Toolbar(model, compare, pinned, on_pin)
         DashboardBody(model, compare, picked, state, geo, width, height, rt, structure, part, levers)
     return root
 
