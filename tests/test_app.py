@@ -100,6 +100,8 @@ def test_rejected_settings_rebuild_last_accepted_with_a_message():
     assert (f"kencana_threshold ({good.p.kencana_threshold}) must not be below assessment_threshold ({above}): "
             "Kencana is the higher tier") in bad.rejected
     assert bad.p.social_influence == 5.0 and bad.p.assessment_threshold == good.p.assessment_threshold
+    assert bad.settings["assessment_threshold"] == good.p.assessment_threshold     # the label tells what runs
+    assert "assessment_threshold" not in controls.parameter_set_label(bad)
     bad_seed = cls(**{**controls.start_settings(), **SMALL, "seed": "twelve"})
     assert "random seed must be a whole number" in bad_seed.rejected
     fresh = controls.session_class()(**{**controls.start_settings(), **SMALL, "preset": "nowhere"})

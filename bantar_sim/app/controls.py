@@ -169,7 +169,7 @@ class AppModel(BantarModel):
             kwargs = resolve(fb.pop("preset"), fb.pop("seed"), fb)
             BantarModel.__init__(self, **kwargs)
             self.rejected = str(err)
-            preset, seed = fallback["preset"], fallback["seed"]
+            preset, seed, params = fallback["preset"], fallback["seed"], fb   # what this model really runs
         self.preset = preset
         self.seed_used = kwargs["rng"]
         self.calibrated = PARAMETER_SET.sha256 is not None
