@@ -12,7 +12,7 @@ import solara
 from bantar_sim.studies.teaching import EXERCISES, SEED
 
 WHAT = """
-**What it is.** Jambi City (Indonesia) asks its neighbourhoods — *RTs*, about 90 households each — to keep
+**What it is.** Jambi City (Indonesia) asks its neighbourhoods — *RTs*, about {per_rt:g} households each — to keep
 their streets **Clean, Safe and Smart** (*Kampung Bantar*). Every year, RTs propose themselves in April and
 the city assesses them in October; the best are awarded the *Bantar* label and a reward. The programme
 lives on volunteering (*gotong royong*): it works only as long as households keep taking part. This model
@@ -47,7 +47,7 @@ Settings take effect when you press **Reset**; the same seed and settings always
 
 
 @solara.component
-def Guide(on_exercise, note: str = ""):
+def Guide(on_exercise, note: str = "", per_rt: float = 90.0):
     """The Guide tab: the model in plain words, then the exercises, each with a button that sets it up.
 
     Parameters
@@ -56,10 +56,12 @@ def Guide(on_exercise, note: str = ""):
         Called with an exercise's key when its button is pressed (the page sets its parameters and resets).
     note : str
         Which parameter set and model version this app runs.
+    per_rt : float
+        Households per RT in the parameter set (the model's RTs, as the text describes them).
     """
     with solara.Div(classes=["guide"], style={"max-width": "980px", "margin": "0 auto"}):
         with solara.Div(attributes={"data-testid": "guide"}):
-            solara.Markdown(WHAT)
+            solara.Markdown(WHAT.format(per_rt=per_rt))
             solara.Markdown(HOW)
             solara.Markdown(NOTICE.format(seed=SEED))
             solara.Markdown("**Things to try.** Each exercise's button sets its parameters (all others back to the "

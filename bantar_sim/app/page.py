@@ -356,7 +356,8 @@ def Page():
                 if tab.value == 0:
                     Dashboard(model.value, compare, picked, pinned, pin)
                 else:
-                    Guide(exercise, note=guide_numbers_note(PARAMETER_SET))
+                    Guide(exercise, note=guide_numbers_note(PARAMETER_SET),
+                          per_rt=float(model.value.p.households_per_rt))
     return main
 
 

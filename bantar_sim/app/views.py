@@ -260,7 +260,7 @@ def network_legend_html() -> str:
                      f'margin-right:4px">{letter}</b>{label}')
     items.append('<span style="display:inline-block; width:16px; border-top:2px solid #E69F00; vertical-align:middle; '
                  'margin-right:4px"></span>tie between two households taking part')
-    return ('<div style="font-size:12px; line-height:1.9">'
+    return ('<div style="font-size:11px; line-height:1.6">'
             + " ".join(f'<span style="margin-right:12px; white-space:nowrap">{i}</span>' for i in items) + "</div>")
 
 
