@@ -520,6 +520,8 @@ def test_app_in_headless_chromium_as_a_teacher_checks_it(server):
             ui.press("assessment_threshold", "ArrowLeft", target - k, controls.show_value(start_thr))
 
             assert outside == [], f"the app tried to reach the network: {outside[:5]}"
+            server_log = (ARTIFACTS / "app-server.log").read_text(encoding="utf-8")
+            assert "Could not load URL" not in server_log, "the server tried to fetch from a CDN for the page"
             assert console == [], console
 
             # 8. a phone: the sidebar covers the page at first and closes; the city shows

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from html import escape
 
+import markdown
 import solara
 
 from bantar_sim.studies.teaching import EXERCISES, SEED
@@ -46,6 +47,13 @@ Settings take effect when you press **Reset**; the same seed and settings always
 """
 
 
+def md(text: str) -> str:
+    """Markdown to HTML on the server. Not solara.Markdown: it fetches KaTeX from a CDN (through the Solara
+    server) on every page, which fails offline and slows the page down.
+    """
+    return markdown.markdown(text)
+
+
 @solara.component
 def Guide(on_exercise, note: str = "", per_rt: float = 90.0):
     """The Guide tab: the model in plain words, then the exercises, each with a button that sets it up.
@@ -61,11 +69,12 @@ def Guide(on_exercise, note: str = "", per_rt: float = 90.0):
     """
     with solara.Div(classes=["guide"], style={"max-width": "980px", "margin": "0 auto"}):
         with solara.Div(attributes={"data-testid": "guide"}):
-            solara.Markdown(WHAT.format(per_rt=per_rt))
-            solara.Markdown(HOW)
-            solara.Markdown(NOTICE.format(seed=SEED))
-            solara.Markdown("**Things to try.** Each exercise's button sets its parameters (all others back to the "
-                            "defaults), starts a new run and takes you to the model; the steps say what to do.")
+            solara.HTML(tag="div", unsafe_innerHTML=md(WHAT.format(per_rt=per_rt)))
+            solara.HTML(tag="div", unsafe_innerHTML=md(HOW))
+            solara.HTML(tag="div", unsafe_innerHTML=md(NOTICE.format(seed=SEED)))
+            solara.HTML(tag="div", unsafe_innerHTML=md(
+                "**Things to try.** Each exercise's button sets its parameters (all others back to the defaults), "
+                "starts a new run and takes you to the model; the steps say what to do."))
         for k, ex in enumerate(EXERCISES, 1):
             with solara.Card(margin=0, classes=["exercise-card"], style={"margin-bottom": "8px"}):
                 solara.HTML(tag="div", unsafe_innerHTML=f"<b>Exercise {k} — {escape(ex.title)}</b> "
