@@ -94,6 +94,17 @@ def browser_side(preset: str, steps: int, uncalibrated: bool) -> dict:
                 time.sleep(0.2)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            # First paint as a class sees it: from opening the page to the city drawn. The first load also
+            # warms the server (imports, first model), so it is reported apart; the target is on the median
+            # of the next three loads (issue 17: first paint <= 2 s).
+            loads = []
+            for _ in range(4):
+                page = browser.new_page(viewport={"width": 1280, "height": 720})
+                t0 = time.perf_counter()
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_selector("[data-testid=city-map] rect", timeout=90_000)
+                loads.append(time.perf_counter() - t0)
+                page.close()
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("[data-testid=city-map] rect", timeout=90_000)
@@ -119,7 +130,8 @@ def browser_side(preset: str, steps: int, uncalibrated: bool) -> dict:
                 page.wait_for_timeout(50)
             browser.close()
         return {"preset": preset, "browser_step_ms": 1000 * statistics.median(times[2:]),
-                "browser_step_max_ms": 1000 * max(times[2:])}
+                "browser_step_max_ms": 1000 * max(times[2:]), "first_load_ms": 1000 * loads[0],
+                "first_paint_ms": 1000 * statistics.median(loads[1:])}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -143,7 +155,9 @@ def main(argv=None) -> int:
         if args.browser:
             b = browser_side(preset, min(args.steps, 15), args.uncalibrated)
             print(f"{preset:9s} browser: Step click -> new month painted: median {b['browser_step_ms']:.0f} ms,"
-                  f" max {b['browser_step_max_ms']:.0f} ms", flush=True)
+                  f" max {b['browser_step_max_ms']:.0f} ms | page open -> city drawn: first load "
+                  f"{b['first_load_ms']:.0f} ms, then median {b['first_paint_ms']:.0f} ms of 3 "
+                  f"(target <= 2000 ms)", flush=True)
     return 0
 
 
