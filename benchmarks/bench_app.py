@@ -101,7 +101,7 @@ def browser_side(preset: str, steps: int, uncalibrated: bool) -> dict:
             for _ in range(4):
                 page = browser.new_page(viewport={"width": 1280, "height": 720})
                 t0 = time.perf_counter()
-                page.goto(f"http://127.0.0.1:{port}/")
+                page.goto(f"http://127.0.0.1:{port}/", wait_until="commit", timeout=90_000)
                 page.wait_for_selector("[data-testid=city-map] rect", timeout=90_000)
                 loads.append(time.perf_counter() - t0)
                 page.close()
