@@ -34,7 +34,7 @@ from bantar_sim.engine.outputs import check_output_folder, output_folder, store_
 from bantar_sim.engine.provenance import git_commit
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.markdown import frame_table
-from bantar_sim.studies.calibration.config import OUTPUT_ROOT, CalibrationConfig
+from bantar_sim.studies.calibration.config import OUTPUT_ROOT, CalibrationConfig, history_beside
 from bantar_sim.studies.calibration.model_choice import (
     TREES,
     ModelChoice,
@@ -116,8 +116,7 @@ class CompareConfig:
 
     def db_path(self, seed: int) -> Path:
         """One seed's pyabc history, beside the result folder (kept across runs: resume)."""
-        out = self.out_path
-        return out.parent / f"abc_{out.name}_{seed}.db"
+        return history_beside(self.out_path, seed)
 
     def calibration_config(self, seed: int) -> CalibrationConfig:
         """The ``compare_models`` :class:`CalibrationConfig` of one seed (its ``out`` is set by the workflow)."""

@@ -213,6 +213,14 @@ class CalibrationConfig:
         return ResolvedCalibration(self, mode, variants, spec, targets, priors, self.db_path, self.out_path, truth)
 
 
+def history_beside(out: Path, key: int) -> Path:
+    """The pyabc history of one calibration of a multi-calibration study (one per seed or origin), beside
+    the study's result folder ``out``: the folder is replaced as a whole when the study completes, the
+    histories are kept across runs so that a rerun resumes each calibration.
+    """
+    return out.parent / f"abc_{out.name}_{key}.db"
+
+
 def default_calibration_folder() -> Path:
     """The project's shipped ``calibration/`` folder, found from the working directory upwards."""
     found = project_file(CALIBRATED_RELATIVE) or project_file(PRIORS_RELATIVE)

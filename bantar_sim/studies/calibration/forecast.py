@@ -38,7 +38,12 @@ from bantar_sim.engine.outputs import check_output_folder, output_folder
 from bantar_sim.engine.provenance import git_commit
 from bantar_sim.model.data import SUBDISTRICTS, YEARS
 from bantar_sim.model.version import MODEL_VERSION
-from bantar_sim.studies.calibration.config import OUTPUT_ROOT, CalibrationConfig, default_calibration_folder
+from bantar_sim.studies.calibration.config import (
+    OUTPUT_ROOT,
+    CalibrationConfig,
+    default_calibration_folder,
+    history_beside,
+)
 from bantar_sim.studies.calibration.forecast_report import NAIVE_LABELS, plot_forecasts, verdict_lines, write_report
 from bantar_sim.studies.calibration.predictive import observed_arrays, posterior_predictive
 from bantar_sim.studies.calibration.targets import CalibrationInputError
@@ -301,8 +306,7 @@ class ForecastConfig:
 
     def db_path(self, origin: int) -> Path:
         """The pyabc history of one origin, beside the result folder (kept across runs: resume)."""
-        out = self.out_path
-        return out.parent / f"abc_{out.name}_{origin}.db"
+        return history_beside(self.out_path, origin)
 
     def calibration_config(self, origin: int) -> CalibrationConfig:
         """The held-out :class:`CalibrationConfig` of one origin (its ``out`` is set by the workflow)."""

@@ -30,7 +30,7 @@ from bantar_sim.engine.outputs import check_output_folder, output_folder
 from bantar_sim.engine.provenance import git_commit
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.markdown import fmt, markdown_table
-from bantar_sim.studies.calibration.config import OUTPUT_ROOT, CalibrationConfig
+from bantar_sim.studies.calibration.config import OUTPUT_ROOT, CalibrationConfig, history_beside
 from bantar_sim.studies.calibration.published import publish_result, stale_note
 from bantar_sim.studies.calibration.targets import CalibrationInputError
 from bantar_sim.studies.calibration.workflow import run_calibration
@@ -73,7 +73,7 @@ class StabilityConfig:
 
     def db_path(self, seed: int) -> Path:
         """One seed's pyabc history, beside the result folder (kept across runs: resume)."""
-        return self.out_path.parent / f"abc_{self.out_path.name}_{seed}.db"
+        return history_beside(self.out_path, seed)
 
     def calibration_config(self, seed: int) -> CalibrationConfig:
         """The default calibration's config with this seed (its ``out`` is set by the workflow)."""
