@@ -123,9 +123,13 @@ def test_heldout_priors_cite_no_year_after_2016_and_load():
     assert not later.search(" ".join(str(v) for v in data["provenance"].values()))
     shipped = load_priors(ROOT / "calibration" / "priors.toml")
     frozen = load_priors(HELDOUT_PRIORS)
-    assert frozen.names == shipped.names and frozen.settings == shipped.settings
-    for a, b in zip(frozen.priors, shipped.priors):              # the same or wider ranges
-        assert a.low <= b.low and a.high >= b.high
+    # The held-out file adds award_budget_cv: its forecast years draw the budget (the shipped calibration
+    # reads 2015-2020 from Table 3, so it has no year in which the CV acts).
+    assert [n for n in frozen.names if n != "award_budget_cv"] == shipped.names and "award_budget_cv" in frozen.names
+    assert frozen.settings == shipped.settings
+    by_name = {p.name: p for p in frozen.priors}
+    for b in shipped.priors:                                     # the same or wider ranges
+        assert by_name[b.name].low <= b.low and by_name[b.name].high >= b.high
 
 
 # ----------------------------------------------------------------------------------- bad input

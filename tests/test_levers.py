@@ -18,7 +18,7 @@ from bantar_sim.studies.experiment.compute import paired_effects
 
 START, HORIZON = 2018, 2026
 CITY = {"scale": 0.1, "households_per_rt": 20.0, "end_year": HORIZON, "policy_start_year": START}
-SEEDS = spawn_seeds(20260, 4)
+SEEDS = spawn_seeds(20260, 6)
 
 ARMS = {
     "baseline": {},
@@ -111,8 +111,9 @@ def test_targeted_campaign_reaches_low_social_capital_households_first():
         return hh.aware[q1].mean() - hh.aware[q4].mean()
 
     diffs = [gap(s, 1.0) - gap(s, 0.0) for s in SEEDS]
-    rows = pd.DataFrame({"arm": ["untargeted"] * 4 + ["targeted"] * 4, "replicate": list(range(4)) * 2,
-                         "gap": [0.0] * 4 + diffs})
+    n = len(SEEDS)
+    rows = pd.DataFrame({"arm": ["untargeted"] * n + ["targeted"] * n, "replicate": list(range(n)) * 2,
+                         "gap": [0.0] * n + diffs})
     e = paired_effects(rows, ["gap"], ["untargeted", "targeted"], baseline="untargeted").iloc[0]
     assert e["effect"] > 0.02 and e["ci_low"] > 0, (diffs, e.to_dict())
 
@@ -127,3 +128,27 @@ def test_levers_leave_the_years_before_policy_start_untouched():
         other = BantarModel(rng=SEEDS[0], **short, **levers).run()
         for key in ("status", "participation", "won", "reward_paid"):
             assert np.array_equal(other.rec[key], base.rec[key]), (arm, key)
+
+
+def test_levers_withdrawn_in_their_start_year_give_exactly_the_status_quo():
+    """policy_end_year = policy_start_year: the levers never act, so every arm is the baseline bit for bit."""
+    base = BantarModel(rng=SEEDS[1], **CITY).run()
+    for arm, levers in ARMS.items():
+        if arm == "baseline":
+            continue
+        other = BantarModel(rng=SEEDS[1], **CITY, **levers, policy_end_year=START).run()
+        for key in ("status", "participation", "won", "reward_paid", "practising"):
+            assert np.array_equal(other.rec[key], base.rec[key]), (arm, key)
+
+
+def test_a_reward_withdrawn_pays_the_status_quo_amount_again():
+    """reward_fund 20 from 2018, withdrawn in 2023: awards in 2018-2022 pay 20, awards from 2023 the default 10."""
+    m = BantarModel(rng=SEEDS[2], **CITY, reward_fund=20.0, policy_end_year=2023).run()
+    for y in range(2015, HORIZON + 1):
+        yi = y - 2014
+        won = m.rec["won"][yi]
+        if not won.any():
+            continue
+        paid = m.rec["reward_paid"][yi][won]
+        expected = 20.0 if START <= y < 2023 else 10.0
+        assert np.all(paid >= expected) and np.any(paid == expected), (y, np.unique(paid))

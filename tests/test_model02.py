@@ -424,31 +424,48 @@ def test_adoption_runs_from_rts_not_yet_bantar_to_practising_bantar_rts():
 
 # -------------------------------------------------------------------------------- f. year-varying programme
 def test_award_budget_is_one_without_variation():
-    m = BantarModel(rng=1408, award_budget_cv=0.0, **SMALL).run()
+    """Nothing read from Table 3 and award_budget_cv 0: a constant programme, b_y = 1 every year."""
+    m = BantarModel(rng=1408, award_budget_cv=0.0, award_budget_observed_until=2014, **SMALL).run()
     assert np.all(m.city_rec["award_budget"] == 1.0)
 
 
-def test_award_budget_varies_with_mean_one():
-    """cv 0.5: yearly budgets vary, lognormal with mean 1 (first year 1: the 2014 pilot has no budget draw)."""
-    cv = 0.5
-    budgets = []
-    for seed in spawn_seeds(1409, 10):
-        m = BantarModel(rng=seed, award_budget_cv=cv, scale=0.05, households_per_rt=5, end_year=2060).run()
-        b = m.city_rec["award_budget"]
-        assert b[0] == 1.0 and np.unique(b[1:]).size == b.size - 1
-        budgets.append(b[1:])
-    b = np.concatenate(budgets)                        # 460 yearly budgets
-    se = cv / np.sqrt(b.size)
-    assert abs(b.mean() - 1) < 4 * se, (b.mean(), se)
-    sigma = np.sqrt(np.log1p(cv ** 2))                 # log budget ~ N(-sigma^2/2, sigma)
-    assert abs(np.log(b).mean() + sigma ** 2 / 2) < 4 * sigma / np.sqrt(b.size)
-    assert 0.8 * sigma < np.log(b).std() < 1.2 * sigma
+def test_award_budget_reads_table3_up_to_its_last_observed_year_and_draws_after():
+    """2015-2020: b_y = the year's published city winners / their mean (109, 88, 60, 88, 154, 112 over 101.83);
+    with award_budget_observed_until = 2017 only 2015-2017 are read (over their own mean) and later years
+    are drawn; with award_budget_cv 0 the drawn years are exactly 1."""
+    won = np.array([109, 88, 60, 88, 154, 112], float)
+    m = BantarModel(rng=1408, award_budget_cv=0.0, **SMALL).run()
+    b = m.city_rec["award_budget"]
+    assert b[0] == 1.0
+    assert np.allclose(b[1:7], won / won.mean())
+    assert np.all(b[7:] == 1.0)
+    m = BantarModel(rng=1408, award_budget_cv=0.0, award_budget_observed_until=2017, **SMALL).run()
+    b = m.city_rec["award_budget"]
+    assert np.allclose(b[1:4], won[:3] / won[:3].mean()) and np.all(b[4:] == 1.0)
+    m = BantarModel(rng=1408, award_budget_cv=0.4, award_budget_observed_until=2017, **SMALL).run()
+    b = m.city_rec["award_budget"]
+    assert np.allclose(b[1:4], won[:3] / won[:3].mean()) and np.unique(b[4:]).size == b.size - 4
+
+
+def test_city_awards_follow_the_yearly_budget_when_enough_qualify():
+    """Standard mode, everyone qualifying and sub-districts forwarding all they get: each year's winners are the
+    city's awards_per_year x scale x b_y, rounded up or down (the budget limits awards, not forwarding)."""
+    p = {"scale": 0.5, "households_per_rt": 5, "end_year": 2020, "assessment_threshold": 0.0,
+         "kencana_threshold": 1.0, "subdistrict_capacity": 200.0, "proposal_intercept": 5.0}
+    m = BantarModel(rng=1412, **p).run()
+    b = m.city_rec["award_budget"][1:]
+    won = m.rec["won"][1:].sum(axis=1)
+    awards = m.p.awards_per_year * m.p.scale * b
+    assert np.all(won >= np.floor(awards)) and np.all(won <= np.ceil(awards)), (won, awards)
+    assert np.all(m.rec["forwarded"][1:].sum(axis=1) > won)     # more forwarded than funded: the budget binds
 
 
 def test_yearly_winners_vary_more_with_a_varying_budget():
     """The coefficient of variation of yearly winners 2015-2024 is larger with award_budget_cv 0.5 than 0
-    (paired seeds; 95% interval of the paired difference above 0)."""
-    base = {"scale": 0.1, "households_per_rt": 10, "end_year": 2024}
+    (paired seeds; 95% interval of the paired difference above 0), where the budget binds (a low standard
+    and eager proposers: more qualify than the city can fund)."""
+    base = {"scale": 0.2, "households_per_rt": 10, "end_year": 2024, "award_budget_observed_until": 2014,
+            "assessment_threshold": 0.0, "kencana_threshold": 1.0, "proposal_intercept": 3.0}
 
     def winners_cv(seed, cv):
         w = BantarModel(rng=seed, award_budget_cv=cv, **base).run().rec["won"][1:].sum(axis=1)

@@ -162,9 +162,10 @@ def test_reference_comparison_end_to_end_and_deterministic(tmp_path):
     assert diffs.set_index("variant")["max_abs_difference"].to_dict() == pytest.approx(expect.to_dict())
     assert res.max_abs_difference == pytest.approx(expect.max())
     conf = pd.read_csv(out / "model_confusion_by_seed.csv")
-    assert (conf.groupby("seed")["out_of_bag"].sum() == 60).all()
+    assert (conf.groupby("seed")["out_of_bag"].sum() == 15 * len(names)).all()
     prov = json.loads((out / "compare.json").read_text())
-    assert prov["method"] == "reference" and prov["simulations_per_seed"] == {"2014": 60, "2015": 60}
+    n = 15 * len(names)
+    assert prov["method"] == "reference" and prov["simulations_per_seed"] == {"2014": n, "2015": n}
     assert len(prov["statistics"]) == len(StatSpec(patterns=True).keys())    # with the pattern statistic
     report = (out / "report.md").read_text()
     assert "Pudlo" in report and "seed 2014" in report and prov["model_version"] in report

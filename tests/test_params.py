@@ -76,7 +76,7 @@ ALLOWED_IN = {
     ("model.py", "_init_records", 12): "months in a year (the ring of the last 12 months' participation)",
     ("model.py", "_rt_step", 12): "months in a year (the ring of the last 12 months' participation)",
     ("model.py", "recent_participation", 12): "months in a year (practising: participation over 12 months)",
-    ("model.py", "_year_start", 2): "lognormal with mean 1: exp(sigma z - sigma**2 / 2)",
+    ("assessment.py", "_award_budget", 2): "lognormal with mean 1: exp(sigma z - sigma**2 / 2)",
     ("model.py", "_init_households", 2.0): "poverty line above any cost (costs are in [0, 1]) when poverty_share = 0",
     ("city.py", "build_city", 2): "ring ties on each side (ring_degree // 2), two ends per tie, gamma shape 1/cv**2",
     ("city.py", "build_city", 0.5): "a cross-RT tie goes to the previous or the next RT with equal chance",

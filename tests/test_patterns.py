@@ -14,6 +14,7 @@ from bantar_sim.model.model import BantarModel
 from bantar_sim.studies.calibration.patterns import PATTERN_CRITERIA, passes, pattern_stats, violation
 from bantar_sim.studies.calibration.predictive import predictive_run
 from bantar_sim.studies.calibration.stats import StatSpec, observed_stats, table_stats
+from bantar_sim.studies.calibration.targets import load_priors
 from bantar_sim.studies.calibration.targets import CalibrationInputError, default_targets
 
 CITY = dict(scale=0.3, households_per_rt=30, end_year=2020, base_utility=-4.3, social_influence=3.1,
@@ -56,11 +57,16 @@ def test_violation_is_zero_inside_the_bands_and_grows_outside():
     assert violation({**good, "still_practising_3y": math.nan}) == 2.0
 
 
-def test_patterns_enter_the_abc_as_a_fourth_equally_weighted_group():
+def test_patterns_enter_the_abc_as_a_group_weighted_by_the_priors_file():
     spec = StatSpec(patterns=True)
-    assert spec.keys()[-1] == "pattern.violation" and set(spec.groups()) == {"city", "wins", "proposals", "pattern"}
+    assert spec.keys()[-1] == "pattern.violation"
+    assert set(spec.groups()) == {"city", "wins", "proposals", "proposal_total", "pattern"}
     w = spec.group_weights()
     assert sum(w[k] for k in spec.groups()["pattern"]) == pytest.approx(sum(w[k] for k in spec.groups()["city"]))
+    w3 = StatSpec(patterns=True, pattern_weight=3.0).group_weights()
+    assert w3["pattern.violation"] == pytest.approx(3.0)
+    assert all(w3[k] == pytest.approx(w[k]) for k in w if k != "pattern.violation")
+    assert StatSpec(patterns=True, pattern_weight=load_priors().pattern_weight).group_weights() == w3
     assert observed_stats(default_targets(), spec)["pattern.violation"] == 0.0
     tables = run_model({**CITY, "waning_half_life": 2.0}, 11, ("subdistrict_year", "rt_year"))
     assert table_stats(tables, spec)["pattern.violation"] >= 0.0
@@ -81,6 +87,7 @@ def _reference_stats(model, spec: StatSpec) -> dict:
     if spec.use_proposals:
         prop = np.bincount(sd, rec["forwarded"][:ny].any(axis=0), minlength=11)   # proposals reaching the city
         out.update({k: float(prop[i]) for i, k in enumerate(x for x in spec.keys() if x.startswith("proposals."))})
+        out["proposal_total.city"] = float(prop.sum())
     if spec.patterns:
         out["pattern.violation"] = violation(_reference_patterns(model))
     return out

@@ -14,6 +14,7 @@ import numpy as np
 
 from bantar_sim.model import agents as A
 from bantar_sim.model.agents import labelled
+from bantar_sim.model.data import observed_award_budget
 from bantar_sim.model.params import START_YEAR
 
 
@@ -140,21 +141,52 @@ class AnnualAssessment:
         self._set_adopt_hazard(self._adoption_awareness())
         self._update_incentives()
 
-    def award_slots(self) -> np.ndarray:
-        """Awards each sub-district can make this year (before rounding): its capacity × the year's budget.
+    def _award_budget(self, z: float) -> float:
+        """The city's award budget b_y of the current year, relative to its mean (docs/ODD.md, 7.5).
 
-        Standard mode: subdistrict_capacity (× scale) + subdistrict_capacity_per_rt × its RTs; quota mode: its
-        share of the city-wide quota. Both move with the yearly award budget (docs/ODD.md, 7.5).
+        2014 (the pilot) is 1. Years up to `award_budget_observed_until` read Table 3: the year's published city
+        winners over their mean. Later years draw b_y = exp(σ z − σ²/2), lognormal with mean 1 and coefficient
+        of variation `award_budget_cv`, from the standard normal `z` (drawn every year from the main stream,
+        so reading or drawing the budget shifts no other draw). Forecasts after 2020 thus carry the budget
+        variation the published years show.
+        """
+        p = self.p
+        if self.year == START_YEAR:
+            return 1.0
+        observed = observed_award_budget(p.award_budget_observed_until)
+        if self.year in observed:
+            return observed[self.year]
+        sigma = np.sqrt(np.log1p(p.award_budget_cv ** 2))
+        return float(np.exp(sigma * z - sigma ** 2 / 2))
+
+    def forwarding_slots(self) -> np.ndarray:
+        """Proposals each sub-district can forward to the city this year (before rounding).
+
+        Standard mode: `subdistrict_capacity` (× scale) + `subdistrict_capacity_per_rt` × its RTs, whatever the
+        budget (the sub-district's screening is staff time, not city money). Quota mode: its share of the city's
+        awards, `awards_per_year × scale × b_y` split by `quota_equal_share` (docs/ODD.md, 7.5).
         """
         p, c = self.p, self.city
         if p.assessment_mode == "standard":
-            base = p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts
-        else:
-            share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
-            base = p.quota_per_year * p.scale * share
-        return base * self.award_budget
+            return p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts
+        share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
+        return self.city_awards() * share
+
+    def city_awards(self) -> float:
+        """Awards the city can fund this year (before rounding): `awards_per_year × scale × b_y`.
+
+        The reward fund is city money: the budget limits how many RTs win, not how many the sub-districts
+        forward (docs/ODD.md, 7.5).
+        """
+        return self.p.awards_per_year * self.p.scale * self.award_budget
 
     def _select_winners(self, proposals: np.ndarray, perceived: np.ndarray) -> np.ndarray:
+        """Pick the year's winners among `proposals`; marks the forwarded proposals in `rec["forwarded"]`.
+
+        2014 pilot: the best `pilot_winners` city-wide. Later years: each sub-district forwards its best
+        proposals up to its slots. Standard mode: the city funds the best forwarded proposals that meet
+        `assessment_threshold`, up to `city_awards()`. Quota mode: the forwarded proposals win.
+        """
         p, c = self.p, self.city
         if proposals.size == 0:
             return proposals
@@ -164,17 +196,20 @@ class AnnualAssessment:
             self.rec["forwarded"][0][chosen] = True
             return chosen
         sd = c.rt_subdistrict[proposals]
-        cap = self._stochastic_round(self.award_slots())
+        cap = self._stochastic_round(self.forwarding_slots())
         out = []
         forwarded = self.rec["forwarded"][self.year - START_YEAR]
         for s in np.unique(sd):
             cand = proposals[sd == s]
             ranked = cand[np.argsort(-perceived[cand], kind="stable")][: cap[s]]
             forwarded[ranked] = True     # the sub-district forwards its best proposals, up to its slots, to the city
-            if p.assessment_mode == "standard":
-                ranked = ranked[perceived[ranked] >= p.assessment_threshold]
             out.append(ranked)
-        return np.concatenate(out) if out else proposals[:0]
+        sent = np.concatenate(out) if out else proposals[:0]
+        if p.assessment_mode != "standard":
+            return sent
+        qualified = sent[perceived[sent] >= p.assessment_threshold]
+        k = int(self._stochastic_round(self.city_awards()))
+        return qualified[np.argsort(-perceived[qualified], kind="stable")[:k]]
 
     def _assign_adoption(self, practising):
         """RTs not yet Bantar (never won, or lapsed) adopt a practising Bantar RT of their sub-district.

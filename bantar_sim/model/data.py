@@ -322,3 +322,31 @@ def table3() -> Table3:
         As `load_table3()`.
     """
     return load_table3()
+
+
+@lru_cache(maxsize=8)
+def observed_award_budget(until: int) -> dict[int, float]:
+    """The city's award budget of each published year 2015..`until`, relative to those years' mean.
+
+    The reward fund is city money and the paper ties the programme to "limited funding" and the city's
+    "political momentum"; Table 3's city winners (109, 88, 60, 88, 154, 112 in 2015–2020) are the only
+    record of how much the city could award each year. With b_y = W_y / mean(W_2015..until) the model's
+    city awards in year y are `awards_per_year × b_y` (docs/ODD.md, 7.5): the yearly totals become an input,
+    and the fit is judged on what is left (sub-districts, proposals, post-award waning).
+
+    Parameters
+    ----------
+    until : int
+        Last year read (`award_budget_observed_until`); a held-out calibration passes its origin, so no
+        year after it is read. Before 2015 the result is empty.
+
+    Returns
+    -------
+    dict of int to float
+        Year → budget factor (mean 1 over the years read).
+    """
+    years = [y for y in YEARS if 2015 <= y <= until]
+    if not years:
+        return {}
+    won = table3().consistent[[f"won_{y}" for y in years]].sum(axis=0).to_numpy(float)
+    return {y: float(w / won.mean()) for y, w in zip(years, won)}

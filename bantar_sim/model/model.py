@@ -258,11 +258,12 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
 
     # ------------------------------------------------------------------------------ policy state
     def policy_active(self) -> bool:
-        """Whether the policy levers act this year (`year >= policy_start_year`).
+        """Whether the policy levers act this year (`policy_start_year <= year < policy_end_year`).
 
-        Levers act only from then, so every arm of an experiment shares the calibrated 2014–2020 history.
+        Levers act only from their start, so every arm of an experiment shares the calibrated 2014–2020
+        history; `policy_end_year` withdraws them, so what lasts after a lever stops can be measured.
         """
-        return self.year >= self.p.policy_start_year
+        return self.p.policy_start_year <= self.year < self.p.policy_end_year
 
     def _update_policy_state(self):
         """Recompute what changes only yearly: leader engagement, static utility, awareness hazards."""
@@ -462,11 +463,7 @@ class BantarModel(AnnualAssessment, Incentives, mesa.Model):
         if self.policy_active() and p.adoption:
             base_effort += p.adoption_capacity * np.where(rs.adopts >= 0, rs.example_participation, 0.0)
         rs.head_effort = np.clip(base_effort, 0, 1)
-        # The city's award budget for the year (lognormal, mean 1): the reward fund is city money, so the
-        # number of awards the city can make moves with its budget and political momentum (docs/ODD.md, 7.5).
-        sigma = np.sqrt(np.log1p(p.award_budget_cv ** 2))
-        z = rng.standard_normal()
-        self.award_budget = float(np.exp(sigma * z - sigma ** 2 / 2)) if self.year > START_YEAR else 1.0
+        self.award_budget = self._award_budget(rng.standard_normal())
         self.city_rec["award_budget"][self.year - START_YEAR] = self.award_budget
         self._update_policy_state()
         self._update_incentives()

@@ -162,6 +162,9 @@ def _check_joint(v: dict, where: str) -> None:
     if v["kencana_threshold"] < v["assessment_threshold"]:
         raise ParameterError(f"{prefix}kencana_threshold ({v['kencana_threshold']}) must not be below "
                              f"assessment_threshold ({v['assessment_threshold']}): Kencana is the higher tier")
+    if v["policy_end_year"] < v["policy_start_year"]:
+        raise ParameterError(f"{prefix}policy_end_year ({v['policy_end_year']}) must not be before policy_start_year "
+                             f"({v['policy_start_year']}): allowed policy_end_year in [policy_start_year, 2100]")
     if v["ring_degree"] % 2:
         raise ParameterError(f"{prefix}parameter 'ring_degree' must be an even integer in [2, 30], "
                              f"got {v['ring_degree']}")

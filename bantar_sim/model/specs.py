@@ -217,11 +217,17 @@ SPECS: dict[str, Spec] = {
                                "(an award of reward_reference is award_boost)"),
     "post_award_check_prob": Spec(0.2, 0.0, 1.0, float, unit="1/year", group="assessment", source="assumption",
                                   doc="yearly chance a Bantar RT is re-checked (label lost if not practising)"),
-    "award_budget_cv": Spec(0.3, 0.0, 1.5, float, group="assessment",
-                            source="calibrated; paper: 'limited funding', 'lack of funds' and the programme's "
-                                   "'political momentum'; Table 3's city winners 2015–2020 vary with CV 0.28",
-                            doc="coefficient of variation of the yearly award budget (lognormal, mean 1) that "
-                                "scales every year's award capacity from 2015 on"),
+    "award_budget_observed_until": Spec(2020, START_YEAR, 2020, int, unit="year", group="assessment",
+                                        source="Table 3: the city's yearly winners 2015–2020 (109, 88, 60, 88, 154, "
+                                               "112); paper: 'limited funding', 'lack of funds', 'political momentum'",
+                                        doc="last year whose award budget is read from Table 3 (b_y = the year's "
+                                            "published city winners / their 2015–2020 mean); later years draw it. "
+                                            "2014 = none read (every year drawn)"),
+    "award_budget_cv": Spec(0.31, 0.0, 1.5, float, group="assessment",
+                            source="Table 3: the city winners 2015–2020 vary with CV 0.31 (sample sd / mean); paper: "
+                                   "'limited funding', 'lack of funds' and the programme's 'political momentum'",
+                            doc="coefficient of variation of the yearly award budget (lognormal, mean 1) in the "
+                                "years after award_budget_observed_until"),
     "allow_repeat_wins": Spec(False, kind=bool, group="assessment",
                               source="Table 3: every sub-district's wins <= proposals; not stated in the paper",
                               doc="a lapsed RT may win the label again"),
@@ -231,8 +237,11 @@ SPECS: dict[str, Spec] = {
     "subdistrict_capacity_per_rt": Spec(0.03, 0.0, 1.0, float, unit="proposals/RT/year", group="assessment",
                                         source="Table 3",
                                         doc="proposals forwarded per year per RT of the sub-district"),
-    "quota_per_year": Spec(100, 0, 2000, int, unit="awards/year", group="assessment", source="Table 3 (mean ~100)",
-                           doc="quota mode: awards per year city-wide"),
+    "awards_per_year": Spec(611 / 6, 0.0, 2000.0, float, unit="awards/year", group="assessment",
+                            source="Table 3: 611 city winners in 2015–2020, six years (mean 101.8)",
+                            doc="awards the city funds in a year of mean budget (× the year's award budget b_y); "
+                                "standard mode: the best forwarded proposals that meet the standard; quota mode: "
+                                "split over sub-districts by quota_equal_share"),
     "quota_equal_share": Spec(0.5, 0.0, 1.0, float, group="assessment", source="Table 3",
                               doc="quota mode: share of the quota split equally over sub-districts (rest by RT count)"),
     "pilot_winners": Spec(3, 0, 100, int, unit="awards", group="assessment", source="Table 3: 3 winners in 2014",
@@ -321,6 +330,11 @@ SPECS: dict[str, Spec] = {
     "policy_start_year": Spec(2021, START_YEAR, 2060, int, unit="year", group="policy",
                               source="paper: Kencana is a new innovation",
                               doc="year the policy levers below take effect"),
+    "policy_end_year": Spec(2100, START_YEAR, 2100, int, unit="year", group="policy",
+                            source="issue 16: what lasts after a lever is withdrawn (the paper: programmes that "
+                                   "stop when funding or momentum ends)",
+                            doc="first year the policy levers no longer act (withdrawal); 2100 = never within a "
+                                "run. Levers act while policy_start_year <= year < policy_end_year"),
     "kencana": Spec(False, kind=bool, group="policy", source="paper: Kampung Bantar Kencana", doc="the Kencana tier"),
     "kencana_min_years": Spec(2, 1, 10, int, unit="years", group="policy", source="assumption",
                               doc="years an RT must have held the label before Kencana"),

@@ -56,8 +56,9 @@ COLUMNS: dict[str, tuple[str, str]] = {
                                              "poverty line"),
     "awareness": ("share of households", "share of households aware of the programme"),
     "youth_participation": ("share of youth households", "share of youth households taking part (yearly mean)"),
-    "award_budget": ("× mean", "the city's award budget of the year relative to its mean (lognormal, mean 1; 1 in "
-                               "2014): scales every sub-district's award capacity"),
+    "award_budget": ("× mean", "the city's award budget b_y of the year relative to its mean: 1 in 2014, Table 3's "
+                               "city winners over their mean up to award_budget_observed_until, lognormal (mean 1) "
+                               "after; the city funds awards_per_year × b_y awards"),
     "status": ("", "the RT's status at the end of the year: never proposed, proposed, Bantar, Kencana, lapsed"),
     "proposed": ("", "the RT was proposed in the year"),
     "forwarded": ("", "the RT's proposal was forwarded by its sub-district to the city's assessment in the year"),

@@ -99,6 +99,7 @@ def config_fingerprint(run: ResolvedCalibration) -> str:
     c = run.config
     return fingerprint({
         "mode": run.mode, "last_year": run.spec.last_year, "patterns": run.spec.patterns,
+        "pattern_weight": run.spec.pattern_weight,
         "targets": run.targets.sha256,
         "priors": [(v.name, v.settings, [(p.name, p.low, p.high) for p in v.priors]) for v in run.variants],
         "truth": run.truth, "population_size": c.population_size, "seed": c.seed,

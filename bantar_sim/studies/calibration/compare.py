@@ -353,7 +353,7 @@ def _compare_abc_smc(config: CompareConfig, seeds: list[int], names: list[str], 
 
 def _compare_reference(config: CompareConfig, seeds: list[int], resolved, out: Path, executor: cf.Executor | None,
                        progress: bool) -> tuple[pd.DataFrame, dict, dict[int, ModelChoice]]:
-    spec = StatSpec(patterns=True)
+    spec = StatSpec(patterns=True, pattern_weight=resolved.priors.pattern_weight)
     keys = spec.keys()
     names = [v.name for v in resolved.variants]
     observed = observed_stats(resolved.targets, spec, resolved.variants[0].settings.get("scale", 1.0))
@@ -371,7 +371,8 @@ def _compare_reference(config: CompareConfig, seeds: list[int], resolved, out: P
             with store_writes(runs, out):
                 table, summary = reference_table(tasks, run_fn, runs, ex, MODEL_VERSION, keys, progress,
                                                  f"reference table, seed {seed}")
-            choice = choose_model(table, names, keys, observed, seed, config.rejection_quantile, config.trees)
+            choice = choose_model(table, names, keys, observed, seed, config.rejection_quantile, config.trees,
+                                  weights=spec.group_weights())
             choices[seed] = choice
             tables.append(choice.frame(seed))
             n_sims[seed] = len(table)

@@ -17,6 +17,7 @@ calibration.promote.promote`, a separate step).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from bantar_sim.engine.executors import check_scheduler_address
 from bantar_sim.model.data import YEARS
 from bantar_sim.model.model import counts_ok
-from bantar_sim.model.params import check_value, make_params
+from bantar_sim.model.params import SPECS, check_value, make_params
 from bantar_sim.studies.calibration.stats import StatSpec
 from bantar_sim.studies.calibration.targets import (
     CalibrationInputError,
@@ -193,13 +194,16 @@ class CalibrationConfig:
         priors = load_priors(self.prior)
         targets = load_targets(self.targets)
         spec = StatSpec(parse_train_years(self.train_years),
-                        patterns=mode == "calibrate" and self.pattern_filter and not self.patterns_only)
+                        patterns=mode == "calibrate" and self.pattern_filter and not self.patterns_only,
+                        pattern_weight=priors.pattern_weight)
         overrides = {}
         if self.scale is not None:
             overrides["scale"] = check_value("scale", self.scale, "--scale")
         if self.households_per_rt is not None:
             overrides["households_per_rt"] = check_value("households_per_rt", self.households_per_rt,
                                                          "--households-per-rt")
+        if mode == "heldout":
+            overrides.update(heldout_budget(priors.settings, targets, spec.last_year))
         base = priors.baseline()
         variants = [Variant(base.name, base.description, {**base.settings, **overrides}, base.priors)]
         if self.compare_models:
@@ -262,6 +266,22 @@ class ResolvedCalibration:
     db: Path
     out: Path
     truth: dict | None
+
+
+def heldout_budget(settings: Mapping[str, Any], targets: Targets, origin: int) -> dict[str, Any]:
+    """The award budget a held-out calibration with origin ``origin`` may know (docs/ODD.md, 7.5).
+
+    It reads Table 3's yearly city totals only up to its origin (``award_budget_observed_until`` ≤ origin),
+    and its awards in a year of mean budget are the mean city winners 2015..origin, not the 2015–2020 mean
+    the default ``awards_per_year`` comes from: nothing after the origin leaks into the forecast.
+    A value the priors file fixes under [settings] is kept (clamped to the origin for the budget year).
+    """
+    until = min(int(settings.get("award_budget_observed_until", SPECS["award_budget_observed_until"].default)),
+                origin)
+    out: dict[str, Any] = {"award_budget_observed_until": until}
+    if "awards_per_year" not in settings:
+        out["awards_per_year"] = float(targets.city_winners.loc[list(range(START_YEAR + 1, origin + 1))].mean())
+    return out
 
 
 def parse_train_years(text: str | None) -> int:

@@ -175,9 +175,12 @@ def reference_table(tasks: Sequence[RunTask], run_fn: ReferenceRun, store: str |
 
 
 # ----------------------------------------------------------------------------------- the forests
-def group_weights(keys: Sequence[str]) -> np.ndarray:
-    """:func:`bantar_sim.studies.calibration.stats.group_weights` as an array in the order of ``keys``."""
-    w = stats_group_weights(keys)
+def group_weights(keys: Sequence[str], weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """Per-statistic weights as an array in the order of ``keys``: ``weights`` (e.g.
+    :meth:`StatSpec.group_weights`, with the priors file's pattern weight) or, without it,
+    :func:`bantar_sim.studies.calibration.stats.group_weights` (every group the same).
+    """
+    w = weights if weights is not None else stats_group_weights(keys)
     return np.array([w[k] for k in keys])
 
 
@@ -339,7 +342,8 @@ class ModelChoice:
 
 
 def choose_model(table: pd.DataFrame, names: Sequence[str], keys: Sequence[str], observed: Mapping[str, float],
-                 seed: int, quantile: float, trees: int = TREES, lda: bool = True) -> ModelChoice:
+                 seed: int, quantile: float, trees: int = TREES, lda: bool = True,
+                 weights: Mapping[str, float] | None = None) -> ModelChoice:
     """Both methods on one reference table (:func:`forest_choice`, :func:`rejection_choice`).
 
     Parameters
@@ -360,6 +364,9 @@ def choose_model(table: pd.DataFrame, names: Sequence[str], keys: Sequence[str],
         Trees per forest.
     lda : bool
         Add the linear discriminant axes to the forest's statistics.
+    weights : mapping of str to float, optional
+        The rejection distance's weight per statistic (the calibration's, with its pattern weight); default
+        every group the same.
 
     Raises
     ------
@@ -375,7 +382,7 @@ def choose_model(table: pd.DataFrame, names: Sequence[str], keys: Sequence[str],
     s = table[list(keys)].to_numpy(float)
     obs = np.array([float(observed[k]) for k in keys])
     f = forest_choice(s, labels, obs, len(names), seed, trees, lda)
-    r = rejection_choice(s, labels, obs, group_weights(keys), len(names), quantile)
+    r = rejection_choice(s, labels, obs, group_weights(keys, weights), len(names), quantile)
     return ModelChoice(names, n, f["votes"], names[f["chosen"]], f["probability"], f["prior_error_rate"],
                        f["confusion"], r["probabilities"], r["accepted"])
 

@@ -267,17 +267,18 @@ def plan_sbc(config: SBCConfig) -> SBCPlan:
     out = check_output_folder(config.out_path, "--out")
     spec = None
     if config.priors is not None and not isinstance(config.priors, (str, Path)):
-        priors, settings, source = tuple(config.priors), {}, "given priors"
+        priors, settings, source, weight = tuple(config.priors), {}, "given priors", 1.0
     else:
         pf = load_priors(config.priors)
         priors, settings, source = pf.priors, dict(pf.settings), f"{pf.path} (sha256 {pf.sha256[:12]})"
+        weight = pf.pattern_weight
     if config.simulator is None:
         if config.scale is not None:
             settings["scale"] = check_value("scale", config.scale, "--scale")
         if config.households_per_rt is not None:
             settings["households_per_rt"] = check_value("households_per_rt", config.households_per_rt,
                                                         "--households-per-rt")
-        spec = StatSpec(patterns=True)
+        spec = StatSpec(patterns=True, pattern_weight=weight)
         settings["end_year"] = spec.last_year
         counts_ok(make_params(settings, where="sbc settings"))
         simulator: Simulator = ModelSimulator(spec)

@@ -1,6 +1,6 @@
 """The calibration's statistics, computed from a run's tables (never from a model object).
 
-Summary statistics (calibration/README.md, "Targets and distance") come in up to four groups:
+Summary statistics (calibration/README.md, "Targets and distance") come in up to five groups:
 
 - ``city``: city-wide winners per year, 2015 to the last target year (2014, the pilot, is fixed at
   ``pilot_winners`` = 3 and carries no information about the calibrated parameters);
@@ -9,7 +9,10 @@ Summary statistics (calibration/README.md, "Targets and distance") come in up to
   sub-district: Table 3's "RT proposals", docs/ODD.md section 6), per sub-district (11 values). Table 3 gives this for
   2014–2020 only, so a held-out calibration that stops before 2020 leaves this group out (it would leak
   the held-out years);
-- ``pattern``: the violation of the secondary patterns 3 and 4 (observed value 0), default mode only.
+- ``proposal_total``: the city total of those RTs (one value; issue 14's ±10% target on 820), with the
+  ``proposals`` group;
+- ``pattern``: the violation of the secondary patterns 3 and 4 (observed value 0), default mode only; its
+  weight is the priors file's ``[distance] pattern_weight``.
 
 Every statistic is a pure function of the tables :func:`bantar_sim.engine.task.run_model` returns
 (``subdistrict_year`` for the Table 3 groups, ``rt_year`` for the patterns), so the ABC, the posterior
@@ -51,6 +54,9 @@ class StatSpec:
     patterns : bool
         Whether the secondary patterns 3 and 4 enter as a fourth group (one statistic, their violation,
         observed as 0).
+    pattern_weight : float
+        Weight of the pattern group relative to the others (each other group counts 1): the priors file's
+        ``[distance] pattern_weight`` (calibration/README.md, "Targets and distance").
 
     Raises
     ------
@@ -60,11 +66,14 @@ class StatSpec:
 
     last_year: int = LAST_YEAR
     patterns: bool = False
+    pattern_weight: float = 1.0
 
     def __post_init__(self):
         if not 2015 <= self.last_year <= LAST_YEAR:
             raise CalibrationInputError(f"--train-years must end in a year in [2015, {LAST_YEAR}], "
                                         f"got {self.last_year}")
+        if not (isinstance(self.pattern_weight, (int, float)) and 0 < self.pattern_weight <= 100):
+            raise CalibrationInputError(f"pattern_weight must be a number in (0, 100], got {self.pattern_weight!r}")
         if self.patterns and self.last_year != LAST_YEAR:
             raise CalibrationInputError("the pattern statistics need runs to 2020: not with --train-years")
 
@@ -89,6 +98,7 @@ class StatSpec:
         k += [f"wins.{_slug(s)}" for s in SUBDISTRICTS]
         if self.use_proposals:
             k += [f"proposals.{_slug(s)}" for s in SUBDISTRICTS]
+            k.append("proposal_total.city")
         if self.patterns:
             k.append("pattern.violation")
         return k
@@ -101,17 +111,21 @@ class StatSpec:
         return out
 
     def group_weights(self) -> dict[str, float]:
-        """Fixed weight per statistic, 1/(statistics in its group): each group counts the same."""
-        return group_weights(self.keys())
+        """Fixed weight per statistic, 1/(statistics in its group) × its group's weight (``pattern_weight``
+        for the pattern group, 1 for the others).
+        """
+        return group_weights(self.keys(), {"pattern": self.pattern_weight})
 
 
-def group_weights(keys: Sequence[str]) -> dict[str, float]:
-    """Weight 1/(statistics in its group) per statistic, the group being the name before the first dot.
+def group_weights(keys: Sequence[str], weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Weight (group weight)/(statistics in its group) per statistic, the group being the name before the first dot.
 
-    Any ``group.item`` names (the calibration's, or a toy problem's): each group counts the same in a distance.
+    Any ``group.item`` names (the calibration's, or a toy problem's): each group counts the same in a distance,
+    unless ``weights`` gives a group another weight (default 1).
     """
     groups = [k.split(".")[0] for k in keys]
-    return {k: 1.0 / groups.count(g) for k, g in zip(keys, groups, strict=True)}
+    weights = weights or {}
+    return {k: weights.get(g, 1.0) / groups.count(g) for k, g in zip(keys, groups, strict=True)}
 
 
 # ------------------------------------------------------------------------- from a run's tables
@@ -147,6 +161,7 @@ def table_stats(tables: Mapping[str, pd.DataFrame], spec: StatSpec) -> dict[str,
     if spec.use_proposals:
         prop = _by_year(sdy, "forwarded_rts_cumulative", spec.last_year).iloc[-1]
         out.update({f"proposals.{_slug(s)}": float(prop[s]) for s in SUBDISTRICTS})
+        out["proposal_total.city"] = float(prop.sum())
     if spec.patterns:
         out["pattern.violation"] = violation(pattern_stats(tables["rt_year"]))
     return out
@@ -288,6 +303,7 @@ def observed_stats(targets: Targets, spec: StatSpec, scale: float = 1.0) -> dict
     out.update({f"wins.{_slug(s)}": float(cum[s]) for s in SUBDISTRICTS})
     if spec.use_proposals:
         out.update({f"proposals.{_slug(s)}": float(targets.proposals[s] * ratio[s]) for s in SUBDISTRICTS})
+        out["proposal_total.city"] = float(sum(targets.proposals[s] * ratio[s] for s in SUBDISTRICTS))
     if spec.patterns:
         out["pattern.violation"] = 0.0
     return out

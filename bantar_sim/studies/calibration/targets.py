@@ -169,6 +169,7 @@ class PriorFile:
     settings: dict[str, Any]          # fixed simulation settings (scale, households_per_rt, ...)
     priors: tuple[Prior, ...]         # the calibrated parameters of the baseline model
     variants: tuple[Variant, ...] = field(default_factory=tuple)
+    pattern_weight: float = 1.0       # [distance] pattern_weight: the pattern group's weight in the distance
 
     @property
     def names(self) -> list[str]:
@@ -237,10 +238,11 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
     path = Path(path) if path else default_priors_path()
     where = str(path)
     data = read_toml(path, f"--prior {path}: file not found", CalibrationInputError)
-    unknown = set(data) - {"settings", "params", "variants", "provenance"}    # provenance: a note, not read
+    unknown = set(data) - {"settings", "params", "variants", "provenance", "distance"}  # provenance: a note
     if unknown:
         raise CalibrationInputError(f"{where}: unknown tables {sorted(unknown)}; allowed: settings, params, variants, "
-                                    "provenance")
+                                    "distance, provenance")
+    pattern_weight = _parse_distance(data.get("distance"), where)
     settings = _parse_settings(data.get("settings"), where)
     raw = data.get("params") or {}
     if not isinstance(raw, dict) or not raw:
@@ -268,7 +270,26 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
         vpri = tuple(kept + [e for e in extra if e.name not in {k.name for k in kept}])
         _check_corners(vpri, vset, vw)
         variants.append(Variant(vname, str(v.get("description", "")), vset, vpri))
-    return PriorFile(str(path), _sha256(path), settings, priors, tuple(variants))
+    return PriorFile(str(path), _sha256(path), settings, priors, tuple(variants), pattern_weight)
+
+
+def _parse_distance(raw: Any, where: str) -> float:
+    """The ``[distance]`` table: ``pattern_weight`` (a number in (0, 100], default 1) and its ``reason``."""
+    if raw is None:
+        return 1.0
+    if not isinstance(raw, dict):
+        raise CalibrationInputError(f"{where}: [distance] must be a table with pattern_weight and reason")
+    extra = set(raw) - {"pattern_weight", "reason"}
+    if extra:
+        raise CalibrationInputError(f"{where}: [distance] has unknown keys {sorted(extra)}; allowed: pattern_weight, "
+                                    "reason")
+    w = raw.get("pattern_weight", 1.0)
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0 < w <= 100):
+        raise CalibrationInputError(f"{where}: [distance] pattern_weight must be a number in (0, 100], got {w!r}")
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str) or not reason.strip():
+        raise CalibrationInputError(f"{where}: [distance] needs a 'reason' for its pattern_weight")
+    return float(w)
 
 
 def fingerprint(obj: Any) -> str:
