@@ -101,10 +101,11 @@ def plot_dose(curves: pd.DataFrame, path: Path, *, title: str, metric: str) -> N
     for ax in list(axes.flat)[len(pairs):]:
         ax.set_visible(False)
     if pairs:
-        axes[0, 0].set_ylabel(f"effect on\n{_label(metric)}", fontsize=8)
+        info = METRICS.get(metric)
+        axes[0, 0].set_ylabel(f"paired effect vs baseline\n({info.unit if info else metric})", fontsize=8)
         axes[0, 0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.6 / (3.2 * nrow + 0.8)))
+    fig.suptitle(f"{title}\n{_label(metric)}", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / (3.2 * nrow + 0.8)))
     fig.savefig(path, dpi=110)
 
 
