@@ -23,8 +23,6 @@ from bantar_sim.studies.experiment.robust_curves import binned, crossing, half_l
 from bantar_sim.studies.experiment.spec import build_tasks, load_experiment
 from bantar_sim.studies.experiment.uncertain import LEVER_RANGES
 
-REPO = Path(__file__).resolve().parents[1]
-
 TINY = """
 [experiment]
 name = "tiny_uncertain"

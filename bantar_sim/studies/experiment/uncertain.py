@@ -264,18 +264,23 @@ def _choice(where: str, key: str, v: Any, allowed: tuple) -> str:
     return v
 
 
+def _check_table(where: str, raw: Any, keys: dict[str, str], not_a_table: str) -> None:
+    """``raw`` is a table whose keys are all in ``keys`` (key -> what is allowed), else an UncertainError."""
+    if not isinstance(raw, dict):
+        raise UncertainError(not_a_table)
+    for key in raw:
+        if key not in keys:
+            raise UncertainError(f"{where}: unknown key '{key}'{did_you_mean(key, keys)}; allowed: "
+                                 + "; ".join(f"{k} ({v})" for k, v in keys.items()))
+
+
 def _is_on(value: Any) -> bool:
     return bool(value) if isinstance(value, (bool, int, float)) else value is not None
 
 
 def _parse_range(f: str, name: str, raw: Any, posterior_columns: set[str]) -> Range:
     where = f"{f}: [uncertain.ranges.{name}]"
-    if not isinstance(raw, dict):
-        raise UncertainError(f"{where}: must be a table with {', '.join(RANGE_KEYS)}")
-    for key in raw:
-        if key not in RANGE_KEYS:
-            raise UncertainError(f"{where}: unknown key '{key}'{did_you_mean(key, RANGE_KEYS)}; allowed: "
-                                 + "; ".join(f"{k} ({v})" for k, v in RANGE_KEYS.items()))
+    _check_table(where, raw, RANGE_KEYS, f"{where}: must be a table with {', '.join(RANGE_KEYS)}")
     if name not in SPECS:
         examples = ", ".join(r.name for r in LEVER_RANGES.values())
         raise UncertainError(f"{where}: unknown parameter '{name}'{did_you_mean(name, SPECS)}; allowed: a number "
@@ -338,12 +343,7 @@ def load_uncertain(f: str, raw: Any, *, arms: list, base: dict, base_seed: int,
         Naming the file, the key and what is allowed.
     """
     where = f"{f}: [uncertain]"
-    if not isinstance(raw, dict):
-        raise UncertainError(f"{f}: 'uncertain' must be a table [uncertain]")
-    for key in raw:
-        if key not in UNCERTAIN_KEYS:
-            raise UncertainError(f"{where}: unknown key '{key}'{did_you_mean(key, UNCERTAIN_KEYS)}; allowed: "
-                                 + "; ".join(f"{k} ({v})" for k, v in UNCERTAIN_KEYS.items()))
+    _check_table(where, raw, UNCERTAIN_KEYS, f"{f}: 'uncertain' must be a table [uncertain]")
     posterior = raw.get("posterior", True)
     if not isinstance(posterior, bool):
         raise UncertainError(f"{where}: 'posterior' must be true or false, got {posterior!r}")
