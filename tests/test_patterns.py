@@ -14,8 +14,7 @@ from bantar_sim.model.model import BantarModel
 from bantar_sim.studies.calibration.patterns import PATTERN_CRITERIA, passes, pattern_stats, violation
 from bantar_sim.studies.calibration.predictive import predictive_run
 from bantar_sim.studies.calibration.stats import StatSpec, observed_stats, table_stats
-from bantar_sim.studies.calibration.targets import load_priors
-from bantar_sim.studies.calibration.targets import CalibrationInputError, default_targets
+from bantar_sim.studies.calibration.targets import CalibrationInputError, default_targets, load_priors
 
 CITY = dict(scale=0.3, households_per_rt=30, end_year=2020, base_utility=-4.3, social_influence=3.1,
             proposal_intercept=-0.6, assessment_threshold=0.40)
