@@ -267,3 +267,16 @@ def test_same_seeds_same_results_under_the_process_executor(tiny_runs, tmp_path)
     per_rep = runs.groupby("replicate")["seed"].nunique()
     assert (per_rep == 1).all(), "every arm of a scenario ran with the same seed under the process executor"
     assert pd.read_csv(out2 / "robust_effects.csv").equals(pd.read_csv(out / "robust_effects.csv"))
+
+
+def test_published_block_leads_with_the_distribution_over_scenarios(tiny_runs, tmp_path):
+    from bantar_sim.studies.experiment.publish import ROBUST_FILES, copy_results, render_results_block
+
+    _, out, _ = tiny_runs
+    name = copy_results(out, tmp_path)
+    for f in ROBUST_FILES:
+        assert (tmp_path / name / f).is_file(), f
+    block = render_results_block(tmp_path)
+    section = block.split(f"### `{name}`")[1]
+    assert section.index("Over **6 scenarios**") < section.index("Means over the scenarios with 95% t intervals")
+    assert "P(effect > 0)" in section and "(PRIM)" in section

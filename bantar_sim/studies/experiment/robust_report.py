@@ -171,10 +171,12 @@ def _prim_frames(results: list[PrimResult]) -> tuple[pd.DataFrame, pd.DataFrame,
         boxes[-1]["status"] = "boxes"
         boxes[-1]["n_scenarios"] = r.n_scenarios
 
-    def cat(parts):
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["arm"])
+    def cat(parts, columns):
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
 
-    return cat(boxes), cat(limits), cat(traj)
+    return (cat(boxes, ["arm", "status", "n_scenarios"]),
+            cat(limits, ["arm", "box", "input", "min", "max", "range_min", "range_max"]),
+            cat(traj, ["arm", "box", "coverage", "density", "mass", "res_dim", "id", "chosen"]))
 
 
 def write_robust(exp, ra: RobustAnalysis, folder: Path) -> tuple[list[str], list[Resource]]:
