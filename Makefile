@@ -11,7 +11,7 @@ PYTHON_312 := $(shell \
   done)
 
 .PHONY: odd run test test-nobrowser lint browser venv benchmark bench-batch bench-cluster calibrate sbc sensitivity \
-        experiments viz doc-images clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges \
+        experiments viz doc-images clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges sensitivity-subset \
         calibration-stability
 
 # The browser test (tests/test_app.py) drives Debian's chromium at this path.
@@ -104,6 +104,7 @@ compare-models: venv
 # (docs/sensitivity.md's results block is generated from there: make docs).
 sensitivity: venv
 	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method morris
+	$(MAKE) sensitivity-subset
 	$(BIN)/bantar-sim sensitivity experiments/sensitivity.toml --method sobol
 	$(MAKE) publish-sensitivity
 
@@ -111,6 +112,12 @@ sensitivity: venv
 sensitivity-ranges: venv
 	$(BIN)/python -c "from bantar_sim.studies.sensitivity.ranges import sync_calibrated_ranges as s; \
 	  print('changed:', *s('experiments/sensitivity.toml', 'calibration/posterior_summary.csv'))"
+
+# The Sobol subset of experiments/sensitivity.toml: the parameters whose Morris mu* reaches 30% of the largest on
+# at least one output, from the latest Morris screening of the file.
+sensitivity-subset: venv
+	$(BIN)/python -c "from bantar_sim.studies.sensitivity.ranges import sync_sobol_subset as s; \
+	  print('sobol subset:', *s('experiments/sensitivity.toml', 'outputs/sensitivity/jambi_calibrated/morris/n20/morris_indices.csv'))"
 
 publish-sensitivity: venv
 	$(BIN)/python -c "from bantar_sim.studies.sensitivity.published import publish_latest; \

@@ -17,7 +17,7 @@ import pytest
 from bantar_sim.model.version import MODEL_VERSION
 from bantar_sim.reporting.blocks import BlockError, read_block, replace_block
 from bantar_sim.studies.docs import update_docs
-from bantar_sim.studies.sensitivity.ranges import stale_ranges, sync_calibrated_ranges
+from bantar_sim.studies.sensitivity.ranges import sobol_subset, stale_ranges, sync_calibrated_ranges, sync_sobol_subset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,6 +75,23 @@ def test_shipped_results_come_from_this_model_version():
             found[f"calibration/results/{opt}"] = json.loads(path.read_text(encoding="utf-8"))["model_version"]
     stale = {k: v for k, v in found.items() if v != MODEL_VERSION}
     assert not stale, f"results made on another model version than the code's {MODEL_VERSION}: {stale}"
+
+
+def test_the_sobol_subset_is_the_published_screenings(tmp_path):
+    """[sobol] parameters = what the published Morris screening finds (mu* >= 30% of the largest somewhere)."""
+    problem = REPO / "experiments/sensitivity.toml"
+    morris = REPO / "experiments/results/sensitivity/morris/morris_indices.csv"
+    listed = tomllib.loads(problem.read_text(encoding="utf-8"))["sobol"]["parameters"]
+    assert set(listed) == set(sobol_subset(morris)), "run `make sensitivity-subset` (or make sensitivity)"
+    # the rule on a hand-made screening: b reaches 30% of the largest only on output y
+    hand = tmp_path / "m.csv"
+    hand.write_text("output,parameter,mu_star\nx,a,10\nx,b,2\nx,c,1\ny,a,10\ny,b,4\ny,c,2.9\n", encoding="utf-8")
+    assert sobol_subset(hand) == ["a", "b"]
+    copy = tmp_path / "s.toml"
+    copy.write_text(problem.read_text(encoding="utf-8"), encoding="utf-8")
+    assert sync_sobol_subset(copy, hand) == ["a", "b"]
+    sob = tomllib.loads(copy.read_text(encoding="utf-8"))["sobol"]
+    assert sob["parameters"] == ["a", "b"] and "(2 x 2 + 2)" in copy.read_text(encoding="utf-8")
 
 
 def test_sensitivity_ranges_follow_the_posterior(tmp_path):

@@ -238,19 +238,26 @@ def test_cli_builds_the_comparison_config():
         CompareConfig(method="forest").check()
 
 
-@pytest.mark.parametrize("mode, chosen, expected", [("standard", "quota", "does not yet follow"),
-                                                    ("quota", "quota", "the default follows"),
-                                                    ("standard", "baseline", "the default follows")])
-def test_readme_says_whether_the_default_follows_the_comparison(tmp_path, mode, chosen, expected):
-    """calibration/README.md's comparison passage compares the chosen variant with the shipped set's mode."""
+@pytest.mark.parametrize("params, chosen, expected", [
+    ('assessment_mode = "standard"', "quota", "does not yet follow"),
+    ('assessment_mode = "quota"', "quota", "the default follows"),
+    ('assessment_mode = "standard"', "baseline", "the default follows"),
+    ("award_budget_observed_until = 2014", "drawn_budget", "the default follows"),
+    ("award_budget_observed_until = 2014\naward_budget_cv = 0.0", "constant_budget", "the default follows"),
+    ("award_budget_observed_until = 2014\naward_budget_cv = 0.0", "drawn_budget", "does not yet follow"),
+])
+def test_readme_says_whether_the_default_follows_the_comparison(tmp_path, params, chosen, expected):
+    """calibration/README.md's comparison passage compares the chosen variant with the shipped set's variant
+    (the most specific variant of priors.toml whose settings the calibrated set has)."""
     from bantar_sim.studies.calibration.readme import _default_follows
 
     folder = tmp_path / "calibration"
     (folder / "results" / "compare").mkdir(parents=True)
-    (folder / "calibrated.toml").write_text(f'[params]\nassessment_mode = "{mode}"\n', encoding="utf-8")
-    cmp = pd.DataFrame({"seed": [1, 1, 2, 2], "variant": ["baseline", "quota"] * 2,
-                        "chosen": [chosen == "baseline", chosen == "quota"] * 2})
+    (folder / "calibrated.toml").write_text(f"[params]\n{params}\n", encoding="utf-8")
+    names = ["baseline", "quota", "drawn_budget", "constant_budget"]
+    cmp = pd.DataFrame({"seed": [1] * 4 + [2] * 4, "variant": names * 2,
+                        "chosen": [chosen == v for v in names] * 2})
     text = _default_follows(cmp, folder / "results" / "compare" / "model_probabilities_by_seed.csv")
     assert expected in text and f"`{chosen}`" in text
-    split = cmp.assign(chosen=[True, False, False, True])
+    split = cmp.assign(chosen=[True, False, False, False, False, True, False, False])
     assert "does not decide" in _default_follows(split, folder / "results" / "compare" / "x.csv")

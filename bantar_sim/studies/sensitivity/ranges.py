@@ -66,3 +66,57 @@ def sync_calibrated_ranges(problem: str | Path, summary_csv: str | Path) -> list
         text = new
     write_text_atomic(path, text)
     return changed
+
+
+#: A parameter enters the Sobol subset when its Morris mu* reaches this share of the largest on some output.
+SOBOL_SHARE = 0.3
+
+
+def sobol_subset(morris_csv: str | Path, share: float = SOBOL_SHARE) -> list[str]:
+    """The parameters whose Morris mu* reaches ``share`` of the largest mu* on at least one output.
+
+    Morris screens every parameter cheaply; Sobol's variance decomposition costs N × (2k + 2) design points,
+    so it runs on the parameters the screening found influential (Saltelli et al. 2008, ch. 3). Ordered by
+    their largest relative mu*, the most influential first.
+
+    Parameters
+    ----------
+    morris_csv : str or Path
+        ``morris_indices.csv`` of a Morris run (columns output, parameter, mu_star).
+    share : float
+        The threshold, relative to each output's largest mu*.
+    """
+    d = pd.read_csv(morris_csv)
+    rel = d["mu_star"] / d.groupby("output")["mu_star"].transform("max")
+    best = d.assign(rel=rel).groupby("parameter")["rel"].max().sort_values(ascending=False, kind="stable")
+    return [str(p) for p, r in best.items() if r >= share]
+
+
+def sync_sobol_subset(problem: str | Path, morris_csv: str | Path, share: float = SOBOL_SHARE) -> list[str]:
+    """Rewrite the ``[sobol] parameters`` list of ``problem`` from a Morris screening (``make sensitivity``).
+
+    The list is written by code from the screening's result file, never by hand, so the Sobol stage always
+    analyses what the current model's screening found. The design-size comment above it is rewritten too.
+
+    Returns
+    -------
+    list of str
+        The subset written.
+    """
+    path = Path(problem)
+    text = path.read_text(encoding="utf-8")
+    subset = sobol_subset(morris_csv, share)
+    listed = ", ".join(f'"{p}"' for p in subset)
+    new, n = re.subn(r"(?m)^parameters = \[[^\]]*\]$", lambda m: f"parameters = [{listed}]", text, count=1)
+    if not n:
+        raise ValueError(f"{path}: no [sobol] 'parameters = [...]' line to rewrite")
+    data = tomllib.loads(new)
+    sob = data.get("sobol", {})
+    if "n" in sob:
+        k = len(subset)
+        pts = sob["n"] * (2 * k + 2 if sob.get("second_order", True) else k + 2)
+        new = re.sub(r"(?m)^# experiments/results/sensitivity/morris/\)\. .*$",
+                     f"# experiments/results/sensitivity/morris/). {sob['n']} x (2 x {k} + 2) = {pts:,} design "
+                     "points x 2 replications.", new, count=1)
+    write_text_atomic(path, new)
+    return subset
