@@ -392,7 +392,8 @@ def test_shipped_experiment_files_are_valid_and_compare_levers():
         # dose_response: 70 arms, 10 replications; household_count_*: 2 x 6 arms at 30 and 90 households, 20
         minimum = 10 if f.stem == "dose_response" else 20 if f.stem.startswith("household_count") else 30
         assert exp.replications >= minimum
-        assert exp.horizon == 2030 and exp.arm_names[0] == "baseline"
+        # withdrawal: levers withdrawn in 2026, followed to 2035 (issue 16)
+        assert exp.horizon == (2035 if f.stem == "withdrawal" else 2030) and exp.arm_names[0] == "baseline"
         assert len(build_tasks(exp)) == len(exp.arms) * exp.replications
         for arm in exp.arms[1:]:
             assert any(k in LEVERS for k in arm.overrides), (f.name, arm.name)

@@ -19,11 +19,18 @@ from bantar_sim.studies.experiment.workflow import stored_ok
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `bantar-sim experiment`."""
     parser.add_argument("file", help="experiment file (TOML), e.g. experiments/kencana.toml")
-    parser.add_argument("--replications", type=int, default=None, help="override [experiment] replications")
+    parser.add_argument("--replications", type=int, default=None,
+                        help="override [experiment] replications (with [uncertain]: the number of scenarios)")
     parser.add_argument("--horizon", type=int, default=None, help="override [experiment] horizon (last year)")
     parser.add_argument("--households-per-rt", type=float, default=None,
                         help="override [experiment] households_per_rt (mean households per RT, 5–1000)")
     parser.add_argument("--out", default=None, help="output folder (default outputs/<experiment name>)")
+    parser.add_argument("--point", action="store_true",
+                        help="ignore the file's [uncertain] table: one parameter set, --replications seeds "
+                             "(the single-parameter-set experiment, for comparison)")
+    parser.add_argument("--price", type=float, default=None,
+                        help="override [uncertain] price: million IDR a participating household-year is worth "
+                             "(break-even strength)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the file and print the plan (arms, runs, runs already on disk); run nothing")
     add_executor_arguments(parser)
@@ -32,10 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command_line(args: argparse.Namespace) -> str:
     """The command as the report records it (options that differ from the defaults)."""
     parts = ["bantar-sim", "experiment", str(args.file)]
-    for opt in ("replications", "horizon", "households_per_rt", "out"):
+    for opt in ("replications", "horizon", "households_per_rt", "out", "price"):
         v = getattr(args, opt)
         if v is not None:
             parts += [f"--{opt.replace('_', '-')}", str(v)]
+    if args.point:
+        parts.append("--point")
     if args.executor != "process":
         parts += ["--executor", args.executor]
     if args.workers is not None:
@@ -49,7 +58,8 @@ def main(args: argparse.Namespace) -> int:
     """Run the command; 0 done, 1 runs failed / folder locked / writing failed, 2 bad input, 130 interrupted."""
     t0 = time.perf_counter()
     config = ExperimentConfig(args.file, replications=args.replications, horizon=args.horizon,
-                              households_per_rt=args.households_per_rt, out=args.out, command=command_line(args))
+                              households_per_rt=args.households_per_rt, out=args.out, command=command_line(args),
+                              point=args.point, price=args.price)
     plan = plan_experiment(config)
     check_executor_arguments(args, ExperimentError)
     if not args.dry_run:

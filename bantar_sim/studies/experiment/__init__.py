@@ -8,6 +8,10 @@ Rooms: :mod:`.spec` (the file with its [[arm]]s and dose-response [[sweep]]s, it
 :mod:`.compute` (metrics from the registry, paired effects, dose-response, bands), :mod:`.figures` and
 :mod:`.report` (figures, tables, report.md, data dictionary), :mod:`.workflow` (plan, run, analyse, write),
 :mod:`.publish` (result files copied into experiments/results and the README block written from them).
+Under uncertainty (issue 16, an optional [uncertain] table): :mod:`.uncertain` (scenarios = posterior draw ×
+lever-strength design, default ranges, seeds), :mod:`.robust` (distributions, P(A beats B), regret, variance
+shares), :mod:`.robust_curves` (dose-response over strengths, break-even, cost-effectiveness, persistence),
+:mod:`.prim` (scenario discovery with EMA Workbench's PRIM), :mod:`.robust_figures` and :mod:`.robust_report`.
 """
 from __future__ import annotations
 

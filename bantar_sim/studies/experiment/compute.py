@@ -241,6 +241,7 @@ class Analysis:
     pre_diff: dict = field(default_factory=dict)
     rt_share: float = 1.0
     dose: pd.DataFrame | None = None
+    city: pd.DataFrame | None = None     # the ok runs' city_year rows (persistence after withdrawal, issue 16)
 
     @property
     def n_failed(self) -> int:
@@ -290,6 +291,7 @@ def analyse(exp, tasks: Sequence, runs_dir: Path) -> Analysis:
         city = city.sort_values(["arm", "replicate", "year"], key=lambda c: c.map(order) if c.name == "arm" else c,
                                 kind="stable", ignore_index=True)
         result.bands = series_bands(city)
+        result.city = city
         curve = sustainability_curve(cohorts, window, horizon).merge(runs[["run_id", "arm", "replicate"]], on="run_id")
         result.curve = curve.sort_values(["arm", "replicate", "years_after"], kind="stable", ignore_index=True,
                                          key=lambda c: c.map(order) if c.name == "arm" else c)

@@ -33,6 +33,10 @@ START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 #: The tables copied from an experiment's output folder (dose_response.csv only when it has sweeps).
 RESULT_FILES = ("effects.csv", "levels.csv", "dose_response.csv")
+#: The small robust tables of an [uncertain] experiment (issue 16), copied when present.
+ROBUST_FILES = ("robust_effects.csv", "regret.csv", "beats.csv", "variance_shares.csv", "prim_boxes.csv",
+                "prim_limits.csv", "cost_effectiveness.csv", "break_even.csv", "half_life.csv", "persistence.csv",
+                "scenarios.csv")
 REQUIRED_FILES = ("effects.csv", "experiment.json")
 NO_RESULTS = ("No published results yet: `make experiments` runs every experiment file and then "
               "`bantar-sim publish-experiments`, which writes this block.")
@@ -166,6 +170,9 @@ def trimmed_meta(folder: Path) -> dict:
         "package_version": meta.get("package_version"), "date": date,
         "runs_ok": prov.get("runs_ok"), "runs_not_ok": prov.get("runs_not_ok"),
         "headline": meta.get("headline", []),
+        "uncertain": {k: (meta.get("uncertain") or {}).get(k) for k in ("scenarios", "seed_repeats", "sampling",
+                                                                         "posterior", "metric", "threshold", "price")}
+        if meta.get("uncertain") else None,
         "arms": [{"name": a["name"], "description": a.get("description", ""), "sweep": a.get("sweep"),
                   "value": a.get("value")} for a in meta.get("arms", [])],
         "sweeps": [{k: s.get(k) for k in ("name", "lever", "values", "set", "description")}
@@ -181,7 +188,7 @@ def copy_results(folder: Path, results_dir: Path) -> str:
         raise PublishError(f"{folder / 'experiment.json'}: 'name' = {name!r} is not an experiment name")
     dest = results_dir / name
     dest.mkdir(parents=True, exist_ok=True)
-    for f in RESULT_FILES:
+    for f in RESULT_FILES + ROBUST_FILES:
         if (folder / f).is_file():
             write_bytes_atomic(dest / f, (folder / f).read_bytes())
         elif (dest / f).exists():
@@ -231,6 +238,8 @@ def _experiment_block(folder: Path) -> list[str]:
          + (f"; posterior draws from `{meta['posterior']}`" if meta.get("posterior") else "")
          + f"; model {meta.get('model_version')}, {meta.get('date')}"
          + (f"; **{meta['runs_not_ok']} run(s) failed or missing**" if meta.get("runs_not_ok") else "") + ".", ""]
+    if (folder / "robust_effects.csv").is_file():
+        L += _robust_lead(folder, meta, headline, label)
     arms = meta.get("arms") or []
     explicit = [a for a in arms if a.get("sweep") is None and a["name"] != BASELINE]
     if not arms:   # an experiment.json without arms: every arm of effects.csv
@@ -263,6 +272,52 @@ def _experiment_block(folder: Path) -> list[str]:
                 value = str(arm).split("=", 1)[-1]
                 rows.append([f"{value}" + (" (= baseline)" if same else "")] + cells)
             L.append(markdown_table([sw["lever"]] + [label[m] for m in headline], rows))
+    return L
+
+
+def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str, str]) -> list[str]:
+    """An [uncertain] experiment's lead: each arm's headline effects as median [5–95%] over the scenarios with
+    P(effect > 0), the robust ones (P ≥ 0.9 or ≤ 0.1) in bold, and where each arm fails (PRIM box).
+    """
+    dist = pd.read_csv(folder / "robust_effects.csv")
+    unc = meta.get("uncertain") or {}
+    n = unc.get("scenarios") or (int(dist["n_scenarios"].max()) if len(dist) else 0)
+    L = [f"Over **{n} scenarios** (posterior draw × lever strengths; every arm on every scenario with the same "
+         "seeds): median paired effect [5–95% over scenarios], P(effect > 0); **bold** = robust (P ≥ 0.9 or "
+         "≤ 0.1: the sign holds whatever the uncertain inputs).", ""]
+    rows = []
+    for arm in dict.fromkeys(dist["arm"]):
+        cells = []
+        for m in headline:
+            r = dist[(dist["arm"] == arm) & (dist["metric"] == m)]
+            if r.empty:
+                cells.append("–")
+                continue
+            r = r.iloc[0]
+            text = f"{fmt(r['median'])} [{fmt(r['q05'])}, {fmt(r['q95'])}], P {r['p_positive']:.2f}"
+            cells.append(f"**{text}**" if str(r["robust"]) == "True" else text)
+        rows.append([f"`{arm}`"] + cells)
+    L += [markdown_table(["arm"] + [label[m] for m in headline], rows), ""]
+    boxes = folder / "prim_boxes.csv"
+    limits = folder / "prim_limits.csv"
+    if boxes.is_file():
+        b = pd.read_csv(boxes)
+        if "box" not in b:
+            b["box"] = np.nan   # no arm has a box: one status row per arm
+        lim = pd.read_csv(limits) if limits.is_file() else pd.DataFrame()
+        if not {"arm", "box", "input", "min", "max"} <= set(lim.columns):
+            lim = pd.DataFrame(columns=["arm", "box", "input", "min", "max"])
+        parts = []
+        for _, r in b[b["box"].isna() | (b["box"] == 1)].iterrows():
+            li = lim[(lim["arm"] == r["arm"]) & (lim["box"] == 1)]
+            cond = " and ".join(f"`{x['input']}` in [{fmt(x['min'])}, {fmt(x['max'])}]" for _, x in li.iterrows())
+            parts.append(f"`{r['arm']}` fails where {cond} (coverage {r['coverage']:.2f}, density "
+                         f"{r['density']:.2f})" if r.get("status") == "boxes" else f"`{r['arm']}`: {r['status']}")
+        if parts:
+            L += [f"Where the effect on {unc.get('metric', 'the metric')} is below {unc.get('threshold', 0)} "
+                  "(PRIM): " + "; ".join(parts) + ".", ""]
+    L.append("Means over the scenarios with 95% t intervals:")
+    L.append("")
     return L
 
 

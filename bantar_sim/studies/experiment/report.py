@@ -28,6 +28,7 @@ from bantar_sim.studies.experiment.figures import (
     plot_sustainability,
     plot_timeseries,
 )
+from bantar_sim.studies.experiment.robust_report import analyse_robust, robust_markdown, write_robust
 from bantar_sim.studies.experiment.spec import value_text
 
 #: Column -> (unit, definition) of the experiment's own tables (metric columns come from the registry).
@@ -99,6 +100,8 @@ def plan_text(exp, tasks: list, runs_dir: Path, done: int) -> str:
              f"  city: {_city(exp)}"
              + (f"; posterior draws from {exp.posterior}" if exp.posterior else ""),
              f"  {exp.parameter_set.describe()}"]
+    if getattr(exp, "uncertain", None) is not None:
+        lines.append(f"  {exp.uncertain.describe()}")
     if exp.base:
         lines.append(f"  [base] {_settings_text(exp.base)}")
     for arm in exp.arms:
@@ -438,8 +441,17 @@ def write_report(exp, a: Analysis, folder: Path, *, batch_summary=None, command:
                      f"awarded in a year, how many are still active k years on (cohorts evaluated {window}–{horizon})",
                      EXPERIMENT_COLUMNS),
         ]
-    (folder / "report.md").write_text(render_report(exp, a, batch_summary=batch_summary, command=command),
-                                      encoding="utf-8")
+    text = render_report(exp, a, batch_summary=batch_summary, command=command)
+    if getattr(exp, "uncertain", None) is not None and not a.per_run.empty:
+        # [uncertain] (issue 16): the answers over the scenarios lead the report, the point summaries follow.
+        ra = analyse_robust(exp, a)
+        robust_files, robust_resources = write_robust(exp, ra, folder)
+        files += robust_files
+        resources += robust_resources
+        head = f"# Experiment `{exp.name}`\n\n" + (f"{exp.description}\n\n" if exp.description else "")
+        text = head + robust_markdown(exp, ra) + "\n## Means over the scenarios (paired, 95% t intervals)\n\n" \
+            + text[len(head):]
+    (folder / "report.md").write_text(text, encoding="utf-8")
     files.append("report.md")
     write_datapackage(folder, f"bantar-sim-experiment-{exp.name}".lower(), f"bantar-sim experiment '{exp.name}'",
                       resources, description=exp.description,

@@ -23,6 +23,7 @@ from bantar_sim.model.city import counts_ok
 from bantar_sim.model.metrics import EXPERIMENT_METRICS
 from bantar_sim.model.params import SPECS, ParameterError, check_value, did_you_mean, make_params, read_toml
 from bantar_sim.model.version import MODEL_VERSION, __version__
+from bantar_sim.studies.experiment.uncertain import UncertainError, attach_uncertain
 from bantar_sim.studies.inputs import (
     STATUS_QUO,
     ParameterSet,
@@ -104,6 +105,10 @@ class ExperimentConfig:
         Output folder (default ``outputs/<experiment name>``); its ``runs/`` batch store is kept and resumed.
     command : str
         The command line, recorded in the report (empty when called from Python).
+    point : bool
+        Ignore the file's [uncertain] table: one parameter set, ``replications`` seeds (``--point``).
+    price : float, optional
+        Override [uncertain] ``price`` (million IDR per participating household-year).
     """
 
     file: str | Path
@@ -112,6 +117,8 @@ class ExperimentConfig:
     households_per_rt: float | None = None
     out: str | Path | None = None
     command: str = ""
+    point: bool = False
+    price: float | None = None
 
 
 @dataclass
@@ -196,6 +203,7 @@ class Experiment:
     parameter_set: ParameterSet      # the calibrated set (or the status-quo defaults) the arms start from
     posterior_draws: list = field(default_factory=list)   # replication k -> (row index, overrides)
     sweeps: list = field(default_factory=list)            # the [[sweep]]s (their arms are in `arms`)
+    uncertain: Any = None                                 # the [uncertain] design (.uncertain.Uncertain) or None
 
     @property
     def start(self) -> dict:
@@ -218,7 +226,11 @@ class Experiment:
 
     @property
     def seeds(self) -> list[int]:
-        """Replication k's seed, the same in every arm (common random numbers)."""
+        """Replication k's seed, the same in every arm (common random numbers); with [uncertain], scenario
+        k // seed_repeats's repeat k % seed_repeats (:attr:`.uncertain.Uncertain.seeds`).
+        """
+        if self.uncertain is not None:
+            return self.uncertain.seeds
         return spawn_seeds(self.base_seed, self.replications)
 
     def arm_params(self, arm: Arm, replicate: int | None = None) -> dict:
@@ -228,6 +240,8 @@ class Experiment:
             p.update(self.posterior_draws[replicate][1])
         p.update(self.base)
         p.update(arm.overrides)
+        if replicate is not None and self.uncertain is not None:
+            p = self.uncertain.apply(p, replicate)
         p["end_year"] = self.horizon
         if self.scale is not None:
             p["scale"] = self.scale
@@ -272,6 +286,7 @@ class Experiment:
                       "sweep": a.sweep, "value": a.value} for a in self.arms],
             "sweeps": [sw.to_json() for sw in self.sweeps],
             "seeds": [str(s) for s in self.seeds],
+            "uncertain": self.uncertain.to_json() if self.uncertain is not None else None,
         }
 
 
@@ -314,15 +329,20 @@ def _settings(where: str, table: dict) -> dict:
 
 
 def load_experiment(path: str | Path, *, replications: int | None = None, horizon: int | None = None,
-                    households_per_rt: float | None = None) -> Experiment:
-    """Read and validate an experiment file (and command-line overrides); nothing is run or written."""
+                    households_per_rt: float | None = None, point: bool = False,
+                    price: float | None = None) -> Experiment:
+    """Read and validate an experiment file (and command-line overrides); nothing is run or written.
+
+    With an [uncertain] table (and not ``point``) the experiment runs scenarios × seed repeats
+    replications per arm (:mod:`.uncertain`); ``replications`` then overrides the number of scenarios.
+    """
     path = Path(path)
     f = str(path)
     data = read_toml(path, f"{f}: experiment file not found", ExperimentError)
 
     for key in data:
-        if key not in ("experiment", "base", "arm", "sweep"):
-            raise _unknown_key(f, key, ["[experiment]", "[base]", "[[arm]]", "[[sweep]]"], "table")
+        if key not in ("experiment", "base", "arm", "sweep", "uncertain"):
+            raise _unknown_key(f, key, ["[experiment]", "[base]", "[[arm]]", "[[sweep]]", "[uncertain]"], "table")
     ex = data.get("experiment", {})
     if not isinstance(ex, dict):
         raise ExperimentError(f"{f}: 'experiment' must be a table [experiment], got a {_type_name(ex)}")
@@ -433,7 +453,13 @@ def load_experiment(path: str | Path, *, replications: int | None = None, horizo
                      base_seed=base_seed, scale=scale, households_per_rt=hh, parameters=parameters,
                      posterior=posterior_path, outputs=tuple(dict.fromkeys([*REQUIRED_TABLES, *outputs])),
                      headline=tuple(headline), base=base, arms=arms, parameter_set=pset, sweeps=sweeps)
-    if posterior_path is not None:
+    if "uncertain" in data:
+        try:
+            attach_uncertain(exp, data["uncertain"], point=point, scenarios=replications, price=price,
+                             draw=draw_posterior)
+        except UncertainError as err:
+            raise ExperimentError(str(err)) from None
+    elif posterior_path is not None:
         exp.posterior_draws = draw_posterior(posterior_path, base_seed, reps)
     _check_arms(exp)
     return exp
@@ -561,6 +587,8 @@ def build_tasks(exp: Experiment) -> list[RunTask]:
         for k, seed in enumerate(seeds):
             params = asdict(make_params(exp.arm_params(arm, k)))
             tags = {"arm": arm.name, "replicate": k}
+            if exp.uncertain is not None:
+                tags["scenario"] = exp.uncertain.scenario_of(k)
             if exp.posterior_draws:
                 tags["draw"] = exp.posterior_draws[k][0]
             tasks.append(RunTask(params=params, seed=seed, tags=tags, tables=tuple(exp.outputs)))

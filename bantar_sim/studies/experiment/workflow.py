@@ -119,7 +119,7 @@ def plan_experiment(config: ExperimentConfig) -> ExperimentPlan:
         (a ParameterError) naming the file, the key and what is allowed.
     """
     exp = load_experiment(config.file, replications=config.replications, horizon=config.horizon,
-                          households_per_rt=config.households_per_rt)
+                          households_per_rt=config.households_per_rt, point=config.point, price=config.price)
     tasks = build_tasks(exp)
     out = Path(config.out) if config.out else Path("outputs") / exp.name
     runs_dir = out / "runs"
