@@ -498,7 +498,7 @@ def test_app_in_headless_chromium_as_a_teacher_checks_it(server):
             assert ui.control("kencana") == "True"
             assert "levers: kencana from 2021" in page.inner_text("[data-testid=city-summary]")
             ui.play_to_end()
-            exp = _expected({"kencana": True})
+            exp = _expected({"kencana": True, "kencana_per_year": 40})
             assert ui.legend()[4] == exp["kencana"] and float(ui.attr("data-participation")) == pytest.approx(
                 exp["participation"], abs=1e-4)
             assert page.locator("[data-testid=bantar-chart] polyline.compare").count() == 1   # the pinned run

@@ -40,6 +40,8 @@ CONTROLS = [
      "The year the levers below (Kencana … dissemination) are switched on."),
     ("kencana", "Kencana tier (needs an RJ house)", None, None, None,
      "A higher award for a few Bantar RTs that build a Restorative Justice house."),
+    ("kencana_per_year", "Kencana awards a year (whole city)", 0, 100, 1,
+     "Kencana awards the city makes a year; the classroom city (a tenth of Jambi) gets a tenth."),
     ("adoption", "adoption: RTs learn from a Bantar RT", None, None, None,
      "RTs not yet Bantar take a practising Bantar RT of their sub-district as their example."),
     ("monitoring", "participatory monitoring", 0.0, 1.0, 0.05,

@@ -105,15 +105,18 @@ EXERCISES = (
         "kencana", "What does Kencana change?", 15,
         "Kampung Bantar Kencana, a higher tier for RTs already awarded, reached by few, requires a "
         "Restorative Justice (RJ) house",
-        {"kencana": True},
+        {"kencana": True, "kencana_per_year": 40},
         ("Run the defaults to 2025 and pin the run ('pin this run'). Note the legend's counts.",
-         "Press the exercise button (Kencana tier from 2021) and run to 2025.",
+         "Press the exercise button (Kencana tier from 2021, 40 awards a year city-wide) and run to 2025. The "
+         "classroom city is a tenth of Jambi: the announced 10 a year would be 1 here, and by 2025 often none; "
+         "40 (4 here) lets gold tiles show within the lesson. Try 10 afterwards.",
          "Compare label holders, pale tiles, lapsed and gold (Kencana) RTs with the pinned run.",
          "Click a gold tile: the RT line says it has an RJ house. Compare the incentive of green tiles with "
          "high and with low scores."),
         "Who does a tier for a few RTs motivate, and who not? What would it cost (rewards, RJ houses), and how "
         "would you check it against data?",
-        (("defaults", {}), ("Kencana tier from 2021", {"kencana": True}))),
+        (("defaults", {}), ("Kencana tier from 2021, 40 a year", {"kencana": True, "kencana_per_year": 40}),
+         ("Kencana tier from 2021, 10 a year (as announced)", {"kencana": True, "kencana_per_year": 10}))),
     Exercise(
         "influence", "Social influence: gradual or steep?", 15,
         "people join because their neighbours do (gotong royong; a logit choice with social interactions)",
