@@ -6,6 +6,7 @@ handful of scenarios, so the file stays well under a minute on 2 cores.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -156,12 +157,30 @@ def test_robust_statistics_on_a_hand_made_table():
     assert list(reg.sort_values("rank").index) == ["A", "B", "baseline"]
     assert reg.loc["A", "p_best"] == pytest.approx(0.75)
     # for a cost, less is better: the ranking turns round
+    tied = rb.regret_table(values.assign(C=values["baseline"]), "participating_household_years_policy")
+    tied = tied.set_index("arm")["rank"]
+    assert tied["C"] == tied["baseline"] == 3, "an arm identical to the baseline shares its rank"
     reg_cost = rb.regret_table(values, "funds_spent_policy").sort_values("rank")
     assert reg_cost["arm"].iloc[0] == "baseline"
     eff = pd.DataFrame({"arm": "A", "metric": "participating_household_years_policy", "scenario": range(4),
                         "effect": values["A"] - values["baseline"]})
     d = rb.effect_distribution(eff).iloc[0]
     assert d["p_positive"] == 0.75 and d["median"] == pytest.approx(3.0) and not d["robust"]
+
+
+def test_a_zero_effect_is_no_effect_and_a_sure_negative_is_robust():
+    """An arm that ran the baseline's runs (effect exactly 0 everywhere) is 'no effect', not a robust negative;
+    an effect below zero in every scenario is robust (P(effect < 0) = 1)."""
+    m = "participating_household_years_policy"
+    eff = pd.DataFrame({"arm": ["zero"] * 5 + ["neg"] * 5 + ["mixed"] * 5, "metric": m, "scenario": list(range(5)) * 3,
+                        "effect": [0.0] * 5 + [-1.0, -2, -3, -1, -0.5] + [1.0, -1, 2, -2, 0]})
+    d = rb.effect_distribution(eff).set_index("arm")
+    assert bool(d.loc["zero", "no_effect"]) and not d.loc["zero", "robust"]
+    assert d.loc["neg", "robust"] and not d.loc["neg", "no_effect"] and d.loc["neg", "p_negative"] == 1.0
+    assert not d.loc["mixed", "robust"] and not d.loc["mixed", "no_effect"]
+    sure, unsure = rb.robust_findings(d.reset_index(), [m])
+    assert any("**zero**" in t and "no effect" in t for t in sure)
+    assert any("**neg**" in t for t in sure) and any("**mixed**" in t for t in unsure)
 
 
 def test_variance_shares_find_the_input_that_drives_the_effect():
@@ -253,19 +272,24 @@ def test_end_to_end_writes_every_table_and_figure(tiny_runs):
     assert not undefined, undefined
 
 
-def test_same_seeds_same_results_under_the_process_executor(tiny_runs, tmp_path):
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind", ["process", "dask"])
+def test_arms_share_scenarios_and_seeds_under_every_executor(tiny_runs, tmp_path, kind):
+    """The serial runs (fixture), a process pool and a local Dask cluster give identical per-run tables: every
+    arm of a scenario ran with the same seed and posterior draw whatever executed it (issue 16, done-when)."""
     path, out, serial = tiny_runs
-    out2 = tmp_path / "proc"
-    with make_executor("process", 2, None) as ex:
-        proc = run_experiment(ExperimentConfig(path, out=out2), ex, progress=False)
+    out2 = tmp_path / kind
+    with make_executor(kind, 2, None) as ex:
+        other = run_experiment(ExperimentConfig(path, out=out2), ex, progress=False)
     a = serial.per_run.sort_values(["arm", "replicate"]).reset_index(drop=True)
-    b = proc.per_run.sort_values(["arm", "replicate"]).reset_index(drop=True)
+    b = other.per_run.sort_values(["arm", "replicate"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
     man = load_manifest(out2 / "runs")
-    assert len(man) == 4 * 6
+    assert len(man) == 4 * 6 and (man["status"] == "ok").all()
+    assert (man["pid"] != os.getpid()).all(), f"the {kind} executor ran the runs in other processes"
     runs = pd.read_csv(out2 / "runs.csv", dtype={"seed": str})
-    per_rep = runs.groupby("replicate")["seed"].nunique()
-    assert (per_rep == 1).all(), "every arm of a scenario ran with the same seed under the process executor"
+    assert (runs.groupby("replicate")["seed"].nunique() == 1).all(), f"one seed per scenario in every arm ({kind})"
+    assert (runs.groupby("replicate")["arm"].nunique() == 4).all()
     assert pd.read_csv(out2 / "robust_effects.csv").equals(pd.read_csv(out / "robust_effects.csv"))
 
 
@@ -280,3 +304,51 @@ def test_published_block_leads_with_the_distribution_over_scenarios(tiny_runs, t
     section = block.split(f"### `{name}`")[1]
     assert section.index("Over **6 scenarios**") < section.index("Means over the scenarios with 95% t intervals")
     assert "P(effect > 0)" in section and "(PRIM)" in section
+
+
+def test_every_shipped_policy_file_runs_over_scenarios_by_default():
+    """Uncertainty in every experiment by default (issue 16, item 1): each shipped policy file declares its
+    uncertain inputs, with the posterior on, except the point-against-posterior comparison (which draws the
+    posterior per replication itself) and the sensitivity files (not experiments)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    files = sorted(p for p in root.glob("*.toml") if "sensitivity" not in p.name)
+    assert len(files) >= 13
+    for path in files:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        if path.stem == "kencana_posterior":
+            assert data["experiment"].get("posterior_draws") is True
+            continue
+        assert "uncertain" in data, f"{path.name} has no [uncertain] table"
+        assert data["uncertain"].get("posterior", True) is True, path.name
+        exp = load_experiment(path)
+        assert exp.uncertain is not None and exp.uncertain.scenarios >= 10, path.name
+
+
+def test_programme_cost_prices_monitoring_by_label_holding_rt_years(tmp_path):
+    """Cost-effectiveness counts monitoring (issue 16, item 6): cost = funds + monitoring_cost × the arm's
+    monitoring strength × label-holding RT-years while the levers act; arms without monitoring pay funds only;
+    a cost of 0 gives the funds; a negative cost is refused before any run."""
+    from bantar_sim.studies.experiment.robust_report import programme_cost
+
+    arms = """
+[[arm]]
+name = "watch"
+monitoring = 0.5
+policy_end_year = 2023
+"""
+    exp = load_experiment(tiny(tmp_path, scenarios=2, extra="monitoring_cost = 2.0", arms=arms))
+    assert exp.uncertain.monitoring_cost == 2.0
+    per_run = pd.DataFrame({"arm": ["baseline", "kencana", "watch", "watch"], "replicate": [0, 0, 0, 1],
+                            "funds_spent_policy": [10.0, 20.0, 30.0, 40.0]})
+    years = range(2014, 2025)
+    city = pd.DataFrame([{"arm": a, "replicate": r, "year": y, "bantar_label": 10 * (r + 1)}
+                         for a in ("baseline", "kencana", "watch") for r in (0, 1) for y in years])
+    cost = programme_cost(exp, per_run, city, exp.uncertain.monitoring_cost)
+    # levers act 2019-2022 (policy_start_year 2019, withdrawn 2023): 4 years × 10 (or 20) label-holders
+    assert cost.tolist() == [10.0, 20.0, 30.0 + 2.0 * 0.5 * 40, 40.0 + 2.0 * 0.5 * 80]
+    assert programme_cost(exp, per_run, city, 0.0).tolist() == per_run["funds_spent_policy"].tolist()
+    bad = tiny(tmp_path, scenarios=2, extra="monitoring_cost = -1")
+    with pytest.raises(Exception, match="monitoring_cost"):
+        load_experiment(bad)

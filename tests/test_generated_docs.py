@@ -63,6 +63,8 @@ def test_shipped_results_come_from_this_model_version():
     found = {"calibration/calibrated.toml": cal["model_version"]}
     bench = REPO / "benchmarks/results/bench_model.json"
     found["benchmarks/results/bench_model.json"] = json.loads(bench.read_text(encoding="utf-8"))["model_version"]
+    bench = REPO / "benchmarks/results/bench_uncertain.json"
+    found["benchmarks/results/bench_uncertain.json"] = json.loads(bench.read_text(encoding="utf-8"))["model_version"]
     for meta in sorted((REPO / "experiments/results/sensitivity").glob("*/sensitivity.json")):
         found[str(meta.relative_to(REPO))] = json.loads(meta.read_text(encoding="utf-8"))["model_version"]
     # The coverage study the README and the ODD label the parameters from (make sbc publishes it).

@@ -49,6 +49,22 @@ def benchmark_markdown(path: Path) -> str:
     return text
 
 
+def uncertain_benchmark_markdown(path: Path) -> str:
+    """experiments/README.md's speed paragraph for an experiment over scenarios, from
+    ``benchmarks/results/bench_uncertain.json`` (``make bench-uncertain``; issue 16, item 8).
+    """
+    r = json.loads(path.read_text(encoding="utf-8"))
+    total = r["total_s"]
+    return (f"Measured {r['date'][:10]} on this {r['cpus']}-core machine (`{r['command'].strip()}`, model "
+            f"{r['model_version']}): `{r['file']}` as shipped, {r['scenarios']} scenarios × {r['arms']} arms = "
+            f"{r['runs']:,} runs at {r['households_per_rt']:g} households per RT to {r['horizon']}, "
+            f"{r['executor']} executor × {r['workers']} workers, into an empty folder: batch {r['batch_s'] / 60:.1f} "
+            f"min ({r['runs_per_s']:.2f} runs/s), analysis, PRIM and figures {r['analysis_and_report_s'] / 60:.1f} "
+            f"min, total {total / 60:.1f} min against the {r['target_s'] / 60:.0f}-minute target "
+            f"({'met' if r['meets_target'] else 'NOT met'}). A second run of the same command finds every run on "
+            "disk and only re-analyses.")
+
+
 def household_count_markdown(results: Path, low: str = "household_count_30", high: str = "household_count_90") -> str:
     """experiments/README.md's comparison of the same experiment at 30 and 90 households per RT (issue 14, item 5).
 
@@ -133,6 +149,8 @@ DOC_BLOCKS = (
     DocBlock("calibration/README.md", "calibration-results",
              lambda root: calibration_results_markdown(root / "calibration")),
     DocBlock("README.md", "benchmark", lambda root: benchmark_markdown(root / "benchmarks/results/bench_model.json")),
+    DocBlock("experiments/README.md", "uncertain-benchmark",
+             lambda root: uncertain_benchmark_markdown(root / "benchmarks/results/bench_uncertain.json")),
     DocBlock("experiments/README.md", "household-count",
              lambda root: household_count_markdown(root / "experiments/results")),
     DocBlock("docs/ODD.md", "tipping", tipping_markdown),

@@ -275,6 +275,20 @@ def _experiment_block(folder: Path) -> list[str]:
     return L
 
 
+def _distribution_cell(dist: pd.DataFrame, arm: str, metric: str, *, bold: bool) -> str:
+    """One arm × metric cell of robust_effects.csv: median [5–95%], P(effect > 0); *no effect* when the effect
+    is 0 in every scenario; in bold (``bold``) when the sign is robust.
+    """
+    r = dist[(dist["arm"] == arm) & (dist["metric"] == metric)]
+    if r.empty:
+        return "–"
+    r = r.iloc[0]
+    if str(r.get("no_effect", False)) == "True":
+        return "*no effect*"
+    text = f"{fmt(r['median'])} [{fmt(r['q05'])}, {fmt(r['q95'])}], P {r['p_positive']:.2f}"
+    return f"**{text}**" if bold and str(r["robust"]) == "True" else text
+
+
 def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str, str]) -> list[str]:
     """An [uncertain] experiment's lead: each arm's headline effects as median [5–95%] over the scenarios with
     P(effect > 0), the robust ones (P ≥ 0.9 or ≤ 0.1) in bold, and where each arm fails (PRIM box).
@@ -283,20 +297,12 @@ def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str,
     unc = meta.get("uncertain") or {}
     n = unc.get("scenarios") or (int(dist["n_scenarios"].max()) if len(dist) else 0)
     L = [f"Over **{n} scenarios** (posterior draw × lever strengths; every arm on every scenario with the same "
-         "seeds): median paired effect [5–95% over scenarios], P(effect > 0); **bold** = robust (P ≥ 0.9 or "
-         "≤ 0.1: the sign holds whatever the uncertain inputs).", ""]
+         "seeds): median paired effect [5–95% over scenarios], P(effect > 0); **bold** = robust (P(effect > 0) "
+         "≥ 0.9 or P(effect < 0) ≥ 0.9: the sign holds whatever the uncertain inputs); *no effect* = exactly 0 in "
+         "every scenario.", ""]
     rows = []
     for arm in dict.fromkeys(dist["arm"]):
-        cells = []
-        for m in headline:
-            r = dist[(dist["arm"] == arm) & (dist["metric"] == m)]
-            if r.empty:
-                cells.append("–")
-                continue
-            r = r.iloc[0]
-            text = f"{fmt(r['median'])} [{fmt(r['q05'])}, {fmt(r['q95'])}], P {r['p_positive']:.2f}"
-            cells.append(f"**{text}**" if str(r["robust"]) == "True" else text)
-        rows.append([f"`{arm}`"] + cells)
+        rows.append([f"`{arm}`"] + [_distribution_cell(dist, arm, m, bold=True) for m in headline])
     L += [markdown_table(["arm"] + [label[m] for m in headline], rows), ""]
     boxes = folder / "prim_boxes.csv"
     limits = folder / "prim_limits.csv"
@@ -308,7 +314,14 @@ def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str,
         if not {"arm", "box", "input", "min", "max"} <= set(lim.columns):
             lim = pd.DataFrame(columns=["arm", "box", "input", "min", "max"])
         parts = []
+        metric = unc.get("metric", "participating_household_years_policy")
+        flat = set()
+        if "no_effect" in dist:
+            flat = set(dist.loc[(dist["metric"] == metric) & (dist["no_effect"].astype(str) == "True"), "arm"])
         for _, r in b[b["box"].isna() | (b["box"] == 1)].iterrows():
+            if r["arm"] in flat:
+                parts.append(f"`{r['arm']}`: no effect in any scenario")
+                continue
             li = lim[(lim["arm"] == r["arm"]) & (lim["box"] == 1)]
             cond = " and ".join(f"`{x['input']}` in [{fmt(x['min'])}, {fmt(x['max'])}]" for _, x in li.iterrows())
             parts.append(f"`{r['arm']}` fails where {cond} (coverage {r['coverage']:.2f}, density "
@@ -359,9 +372,48 @@ def render_results_block(results_dir: str | Path) -> str:
          f"files in `{src}` (copied from `outputs/` by `bantar-sim publish-experiments`, the last step of "
          "`make experiments`). Effects are mean paired differences vs the baseline over the policy period with "
          "95% t intervals (`*`: the interval excludes 0); baseline levels are means over the replications."]
+    L += _robust_overview(folders)
     for f in folders:
         L += _experiment_block(f)
     return "\n".join(L)
+
+
+#: The people metrics of the overview (issue 14: outcomes are people).
+OVERVIEW_METRICS = ("practising_rt_years_policy", "participating_household_years_policy")
+
+
+def _robust_overview(folders: list[Path]) -> list[str]:
+    """One table over every [uncertain] experiment without sweeps: each arm's effect on the people metrics as
+    median [5–95% over its scenarios] with P(effect > 0), and its min–max regret rank in its file — the
+    answers that say how sure they are, before the per-file blocks (issue 16).
+    """
+    rows = []
+    for f in folders:
+        meta = _read_json(f / "experiment.json")
+        if meta.get("sweeps") or not (f / "robust_effects.csv").is_file():
+            continue
+        dist = pd.read_csv(f / "robust_effects.csv")
+        regret = pd.read_csv(f / "regret.csv").set_index("arm") if (f / "regret.csv").is_file() else None
+        n_arms = len(regret) if regret is not None else 0
+        for arm in dict.fromkeys(dist["arm"]):
+            cells = [_distribution_cell(dist, arm, m, bold=False) for m in OVERVIEW_METRICS]
+            metric = (meta.get("uncertain") or {}).get("metric", OVERVIEW_METRICS[1])
+            rank = (f"{int(regret.loc[arm, 'rank'])} of {n_arms} (P(best) {regret.loc[arm, 'p_best']:.2f})"
+                    + ("" if metric == OVERVIEW_METRICS[1] else f" on `{metric}`")
+                    if regret is not None and arm in regret.index else "–")
+            n = int(dist.loc[dist["arm"] == arm, "n_scenarios"].max())
+            rows.append([f"`{meta['name']}`", f"`{arm}`", str(n), *cells, rank])
+    if not rows:
+        return []
+    unc_metric = "participating household-years (unless the row names another metric)"
+    return ["", "### Over the uncertain inputs: every arm's effect on people", "",
+            "Median paired effect over the policy period [5–95% over the scenarios] and P(effect > 0) over the "
+            "scenarios (posterior draw × lever strengths, every arm on every scenario with the same seeds); "
+            f"rank: the arm's min–max regret rank on {unc_metric} among its file's arms and the baseline, with the "
+            "share of scenarios where it is the best. Written from each folder's `robust_effects.csv` and "
+            "`regret.csv`.", "",
+            markdown_table(["file", "arm", "scenarios", "practising RT-years", "participating household-years",
+                            "regret rank"], rows)]
 
 
 def read_block(text: str, where: str = "README") -> str | None:

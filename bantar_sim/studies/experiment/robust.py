@@ -5,7 +5,8 @@ over its seed repeats of (arm − baseline) — a paired difference. Over the sc
 distribution, and the statistics here summarise it without assuming its shape:
 
 - :func:`effect_distribution`: median, 5–95% range and P(effect > 0) per arm and metric (the share of
-  scenarios; a conclusion is called *robust* when P ≥ 0.9 or ≤ 0.1, :data:`ROBUST`);
+  scenarios; a conclusion is called *robust* when P(effect > 0) ≥ 0.9 or P(effect < 0) ≥ 0.9, :data:`ROBUST`;
+  an effect that is exactly 0 in every scenario is *no effect*, not a robust sign);
 - :func:`beats_matrix`: P(arm A beats arm B), the share of scenarios where A does better on the metric
   (ties count one half; "better" is lower for costs, misuse and inequality, :data:`LOWER_IS_BETTER`);
 - :func:`regret_table`: each arm's regret in a scenario (its shortfall against the best arm there, the
@@ -21,12 +22,14 @@ import pandas as pd
 from bantar_sim.model.metrics import METRICS
 
 BASELINE = "baseline"
-#: A conclusion holds whatever the uncertain inputs when P(effect > 0) is at least this or at most 1 − this.
+#: A conclusion holds whatever the uncertain inputs when P(effect > 0) or P(effect < 0) is at least this.
 ROBUST = 0.9
 #: Metrics where less is better (regret and P(A beats B) turn their sign).
 LOWER_IS_BETTER = frozenset({"funds_spent_policy", "reward_misused_policy", "misused_share_policy",
                              "funds_per_sustained_rt_year_policy", "wins_per_rt_gini", "wins_per_rt_gini_policy",
-                             "not_practising_final", "poverty_share_final"})
+                             "not_practising_final", "poverty_share_final", "programme_cost_policy"})
+#: Report-level columns that are not model metrics: label and unit (see robust_report.programme_cost).
+REPORT_COLUMNS = {"programme_cost_policy": ("programme cost, policy period (funds + priced monitoring)", "million IDR")}
 
 
 def sign(metric: str) -> float:
@@ -69,7 +72,9 @@ def arm_values(per_run: pd.DataFrame, metric: str, seed_repeats: int) -> pd.Data
 
 def effect_distribution(effects: pd.DataFrame) -> pd.DataFrame:
     """Per arm and metric, over the scenarios' paired effects: n, mean, median, 5% and 95% quantiles,
-    P(effect > 0), P(effect < 0) and whether the sign is robust (P(effect > 0) ≥ 0.9 or ≤ 0.1).
+    P(effect > 0), P(effect < 0), whether the sign is robust (P(effect > 0) ≥ 0.9 or P(effect < 0) ≥ 0.9) and
+    whether the effect is exactly zero in every scenario (``no_effect``: the arm ran the baseline's runs on this
+    metric, e.g. a lever at strength 0; that is neither a positive nor a negative conclusion).
     """
     rows = []
     for (arm, metric), g in effects.groupby(["arm", "metric"], sort=False):
@@ -77,13 +82,14 @@ def effect_distribution(effects: pd.DataFrame) -> pd.DataFrame:
         x = x[np.isfinite(x)]
         if not x.size:
             continue
-        p = float((x > 0).mean())
+        p, q = float((x > 0).mean()), float((x < 0).mean())
         info = METRICS.get(metric)
-        rows.append({"arm": arm, "metric": metric, "label": info.label if info else metric,
-                     "unit": info.unit if info else "", "n_scenarios": int(x.size), "mean": float(x.mean()),
+        label, unit = (info.label, info.unit) if info else REPORT_COLUMNS.get(metric, (metric, ""))
+        rows.append({"arm": arm, "metric": metric, "label": label,
+                     "unit": unit, "n_scenarios": int(x.size), "mean": float(x.mean()),
                      "median": float(np.median(x)), "q05": float(np.quantile(x, 0.05)),
-                     "q95": float(np.quantile(x, 0.95)), "p_positive": p, "p_negative": float((x < 0).mean()),
-                     "robust": bool(p >= ROBUST or p <= 1 - ROBUST)})
+                     "q95": float(np.quantile(x, 0.95)), "p_positive": p, "p_negative": q,
+                     "robust": bool(p >= ROBUST or q >= ROBUST), "no_effect": bool(not np.any(x))})
     return pd.DataFrame(rows)
 
 
@@ -111,7 +117,8 @@ def regret_table(values: pd.DataFrame, metric: str) -> pd.DataFrame:
 
     Returns one row per arm with mean, median, 95% quantile and maximum regret, the share of scenarios
     where the arm is the best, and ``rank``: 1 = smallest maximum regret (min–max regret, ties broken by
-    mean regret). Scenarios with a missing arm are dropped.
+    mean regret; arms with the same maximum and mean regret, e.g. an arm that ran the baseline's runs, share a
+    rank). Scenarios with a missing arm are dropped.
     """
     v = values.dropna() * sign(metric)
     if v.empty:
@@ -123,7 +130,8 @@ def regret_table(values: pd.DataFrame, metric: str) -> pd.DataFrame:
                        "median_regret": np.median(regret, axis=0), "q95_regret": np.quantile(regret, 0.95, axis=0),
                        "max_regret": regret.max(axis=0), "p_best": best.mean(axis=0)})
     df = df.sort_values(["max_regret", "mean_regret"], kind="stable").reset_index(drop=True)
-    df["rank"] = np.arange(1, len(df) + 1)
+    key = list(zip(df["max_regret"], df["mean_regret"], strict=True))
+    df["rank"] = [key.index(k) + 1 for k in key]    # competition ranking: ties share the better rank
     return df
 
 
@@ -197,10 +205,16 @@ def variance_shares(effects: pd.DataFrame, inputs: pd.DataFrame, posterior_colum
 
 
 def robust_findings(dist: pd.DataFrame, metrics) -> tuple[list[str], list[str]]:
-    """Two lists of sentences: conclusions that hold whatever the inputs (robust sign), and the others."""
+    """Two lists of sentences: conclusions that hold whatever the inputs (robust sign, or no effect in any
+    scenario), and the others.
+    """
     sure, unsure = [], []
     for _, r in dist[dist["metric"].isin(metrics)].iterrows():
         p = r["p_positive"]
+        if r.get("no_effect", False):
+            sure.append(f"**{r['arm']}** on {r['label']}: no effect in any of the {int(r['n_scenarios'])} scenarios "
+                        "(exactly the baseline's value)")
+            continue
         text = (f"**{r['arm']}** on {r['label']}: median effect {r['median']:.3g} {r['unit']} "
                 f"(5–95% over scenarios {r['q05']:.3g} to {r['q95']:.3g}); P(effect > 0) = {p:.2f}")
         (sure if r["robust"] else unsure).append(text)

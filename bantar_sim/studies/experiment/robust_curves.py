@@ -6,11 +6,12 @@ withdrawal (issue 16), from the paired effects per scenario of an [uncertain] ex
   and its 5–95% band per bin (a binned curve, not a fitted model: the other inputs vary within each bin,
   so the band is the effect's spread at that strength whatever the rest is).
 - :func:`break_even`: where extra participation is worth its cost at ``price`` million IDR per
-  participating household-year: per scenario, net = price × Δ participating household-years − Δ funds;
+  participating household-year: per scenario, net = price × Δ participating household-years − Δ cost;
   the break-even strength is where the binned median net crosses 0 (linear interpolation between bins).
-  Funds are the model's (reward paid, staged tranches, Kencana rewards, RJ houses); monitoring, campaigns
-  and leader programmes have no cost in the model, so their net is their gain alone.
-- :func:`cost_effectiveness`: Δ funds per additional participating household-year and per additional
+  Cost (:data:`COST`) is the model's funds (reward paid, staged tranches, Kencana rewards, RJ houses) plus
+  monitoring priced by the report's ``monitoring_cost``; campaigns and leader programmes have no cost in the
+  model, so their net is their gain alone.
+- :func:`cost_effectiveness`: Δ cost per additional participating household-year and per additional
   practising RT-year over the policy period, per scenario (only scenarios with a gain), median and 5–95%.
 - :func:`persistence` and :func:`half_life`: for arms that withdraw the levers (policy_end_year before the
   horizon), the paired effect by year after withdrawal, and the half-life of an exponential decay fitted
@@ -28,6 +29,9 @@ import pandas as pd
 GAIN = "participating_household_years_policy"
 RT_GAIN = "practising_rt_years_policy"
 FUNDS = "funds_spent_policy"
+#: Funds plus the monitoring programme's cost at the report's ``monitoring_cost`` (a per-run column the robust
+#: analysis adds, :func:`bantar_sim.studies.experiment.robust_report.programme_cost`); falls back to FUNDS.
+COST = "programme_cost_policy"
 #: Yearly series of city_year whose paired effect the persistence table follows.
 PERSISTENCE_SERIES = ("participating_households", "practising_rts")
 
@@ -108,12 +112,13 @@ def break_even(scen: pd.DataFrame, inputs: pd.DataFrame, acts_in: dict[str, list
     household-year) where the binned median of price × Δ gain − Δ funds crosses 0, with the share of
     scenarios where the arm is worth its cost overall.
     """
-    wide = scen[scen["metric"].isin([GAIN, FUNDS])].pivot_table(index=["arm", "scenario"], columns="metric",
-                                                                 values="effect")
+    cost = COST if (scen["metric"] == COST).any() else FUNDS
+    wide = scen[scen["metric"].isin([GAIN, cost])].pivot_table(index=["arm", "scenario"], columns="metric",
+                                                                values="effect")
     rows = []
-    if GAIN not in wide or FUNDS not in wide:
+    if GAIN not in wide or cost not in wide:
         return pd.DataFrame(columns=["arm", "input", "price", "break_even", "status", "p_worth_it"])
-    net = (price * wide[GAIN] - wide[FUNDS]).rename("net").reset_index()
+    net = (price * wide[GAIN] - wide[cost]).rename("net").reset_index()
     by_s = inputs.set_index("scenario")
     for arm, cols in acts_in.items():
         e = net[net["arm"] == arm]
@@ -142,13 +147,14 @@ def cost_effectiveness(scen: pd.DataFrame) -> pd.DataFrame:
     """
     wide = scen.pivot_table(index=["arm", "scenario"], columns="metric", values="effect")
     rows = []
-    if FUNDS not in wide:
+    cost = COST if COST in wide else FUNDS
+    if cost not in wide:
         return pd.DataFrame()
     for gain, unit in ((GAIN, "household-year"), (RT_GAIN, "RT-year")):
         if gain not in wide:
             continue
         for arm, g in wide.groupby(level="arm", sort=False):
-            d, f = g[gain].to_numpy(float), g[FUNDS].to_numpy(float)
+            d, f = g[gain].to_numpy(float), g[cost].to_numpy(float)
             pos = d > 0
             ratio = np.where(pos, f / np.where(pos, d, 1.0), np.nan)
             mean_ratio = float(f.mean() / d.mean()) if d.mean() > 0 else math.nan

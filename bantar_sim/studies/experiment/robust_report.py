@@ -41,7 +41,8 @@ ROBUST_COLUMNS: dict[str, tuple[str, str]] = {
     "q05": ("metric's unit", "5% quantile over scenarios"), "q95": ("metric's unit", "95% quantile over scenarios"),
     "p_positive": ("probability", "share of scenarios with effect > 0"),
     "p_negative": ("probability", "share of scenarios with effect < 0"),
-    "robust": ("", "P(effect > 0) >= 0.9 or <= 0.1: the sign holds whatever the uncertain inputs"),
+    "robust": ("", "P(effect > 0) >= 0.9 or P(effect < 0) >= 0.9: the sign holds whatever the uncertain inputs"),
+    "no_effect": ("", "the effect is exactly 0 in every scenario (the arm ran the baseline's runs on this metric)"),
     "mean_regret": ("metric's unit", "MEAN over scenarios of the shortfall against the best arm"),
     "median_regret": ("metric's unit", "MEDIAN regret"), "q95_regret": ("metric's unit", "95% quantile of regret"),
     "max_regret": ("metric's unit", "MAXIMUM regret over scenarios"),
@@ -117,12 +118,42 @@ def withdrawing(exp) -> dict[str, int]:
     return out
 
 
+def programme_cost(exp, per_run: pd.DataFrame, city: pd.DataFrame | None, cost_per_rt_year: float) -> pd.Series:
+    """Per run: funds spent in the policy years plus the monitoring programme's cost, million IDR.
+
+    Monitoring cost = ``cost_per_rt_year`` × the arm's ``monitoring`` strength × label-holding RT-years
+    (``bantar_label``, city_year) in the years the levers act (``policy_start_year`` ≤ year <
+    ``policy_end_year``, up to the horizon). The model's monitoring raises the chance a check finds an RT that
+    stopped; its staff time is not in the model, so the report prices it (issue 16, item 6). Without yearly city
+    rows, or for arms without monitoring, it is the funds alone.
+    """
+    funds = per_run[rc.FUNDS].astype(float)
+    if city is None or city.empty or "bantar_label" not in city or cost_per_rt_year == 0:
+        return funds
+    extra = pd.Series(0.0, index=per_run.index)
+    for arm in exp.arms[1:]:
+        p = make_params(exp.arm_params(arm))
+        if not p.monitoring:
+            continue
+        years = city[(city["arm"] == arm.name) & (city["year"] >= p.policy_start_year)
+                     & (city["year"] < p.policy_end_year) & (city["year"] <= exp.horizon)]
+        held = years.groupby("replicate")["bantar_label"].sum()
+        rows = per_run["arm"] == arm.name
+        extra[rows] = cost_per_rt_year * p.monitoring * per_run.loc[rows, "replicate"].map(held).fillna(0.0)
+    return funds + extra
+
+
 def analyse_robust(exp, analysis) -> RobustAnalysis:
     """Every robust table from the experiment's per-run metrics (and yearly city rows for persistence)."""
     unc = exp.uncertain
     k = unc.seed_repeats
     metrics = list(dict.fromkeys([*exp.headline, unc.metric, rc.GAIN, rc.RT_GAIN, rc.FUNDS]))
-    runs = rb.run_effects(analysis.per_run, metrics, k)
+    per_run = analysis.per_run
+    if rc.FUNDS in per_run:
+        per_run = per_run.assign(**{rc.COST: programme_cost(exp, per_run, getattr(analysis, "city", None),
+                                                            unc.monitoring_cost)})
+        metrics.append(rc.COST)
+    runs = rb.run_effects(per_run, metrics, k)
     scen = rb.scenario_means(runs)
     inputs = unc.inputs()
     values = rb.arm_values(analysis.per_run, unc.metric, k)
@@ -254,11 +285,13 @@ def robust_markdown(exp, ra: RobustAnalysis) -> str:
          f"Each scenario is {'one draw of the calibration posterior × ' if unc.posterior else ''}one "
          f"{unc.sampling.upper()} point of the lever strengths; every arm ran on every scenario with the same "
          "seed(s), so each effect below is a paired difference per scenario. A conclusion is **robust** when "
-         f"P(effect > 0) ≥ {rb.ROBUST} or ≤ {1 - rb.ROBUST:.1f} over the scenarios.", "",
+         f"P(effect > 0) ≥ {rb.ROBUST} or P(effect < 0) ≥ {rb.ROBUST} over the scenarios, or when the effect is "
+         "exactly 0 in every scenario (no effect).", "",
          "### Robust conclusions", ""]
     L += [f"- {t}" for t in sure] or ["- none: every headline effect's sign depends on the uncertain inputs"]
     L += ["", "### Conclusions that depend on the inputs", ""]
-    others = ra.dist[ra.dist["metric"].isin(headline) & ~ra.dist["robust"]]
+    no_effect = ra.dist["no_effect"] if "no_effect" in ra.dist else False
+    others = ra.dist[ra.dist["metric"].isin(headline) & ~ra.dist["robust"] & ~no_effect]
     for _, r in others.iterrows():
         L.append(f"- **{r['arm']}** on {r['label']}: P(effect > 0) = {r['p_positive']:.2f}, median "
                  f"{fmt(r['median'])} [{fmt(r['q05'])}, {fmt(r['q95'])}]; depends on: "
@@ -272,12 +305,19 @@ def robust_markdown(exp, ra: RobustAnalysis) -> str:
                            f"{r['p_best']:.2f}"] for _, r in ra.regret.iterrows()]),
           "", "P(A beats B): `beats.csv`.", "", "![P(A beats B)](beats.png)", "",
           f"### Where each arm fails (PRIM, effect on {unc.metric} < {unc.threshold:g})", ""]
+    flat = set(ra.dist.loc[(ra.dist["metric"] == unc.metric) & ra.dist["no_effect"], "arm"]) \
+        if "no_effect" in ra.dist else set()
     for res in ra.prim:
+        if res.arm in flat:
+            L.append(f"- **{res.arm}**: no effect in any of the {res.n_scenarios} scenarios (the baseline's runs)")
+            continue
         L.append(f"- **{res.arm}**: {res.n_fail} of {res.n_scenarios} scenarios fail; "
                  + (f"box: {describe_box(res)}" if res.status == "boxes" else res.status))
     L += ["", "![PRIM](prim.png)", "", "### Cost-effectiveness over the policy period", "",
-          "Δ funds (reward, Kencana, RJ houses; monitoring, campaigns and leader programmes cost nothing in the "
-          "model) per additional unit, median [5–95%] over the scenarios with a gain:", "",
+          "Δ cost per additional unit, median [5–95%] over the scenarios with a gain. Cost = funds (reward, "
+          f"Kencana, RJ houses) + monitoring at {unc.monitoring_cost:g} million IDR per label-holding RT-year at full "
+          "strength (`monitoring_cost`, a stated assumption); campaigns and leader programmes cost nothing in the "
+          "model:", "",
           markdown_table(["arm", "per", "median", "5–95%", "P(gain)"],
                          [[r["arm"], r["unit"].replace("million IDR per additional ", ""), fmt(r["median"]),
                            f"[{fmt(r['q05'])}, {fmt(r['q95'])}]", f"{r['p_gain']:.2f}"]

@@ -50,6 +50,11 @@ MODES = ("value", "scale")
 DEFAULT_METRIC = "participating_household_years_policy"
 #: Default price of a participating household-year, million IDR (illustrative; a report parameter).
 DEFAULT_PRICE = 0.1
+#: Default yearly cost of monitoring one label-holding RT at full strength (monitoring = 1), million IDR: the
+#: model's monitoring raises the chance a check finds an RT that stopped, and checks are staff time, which the
+#: paper does not price. 0.5 (5% of the 10 M IDR reward) is a stated assumption, a report parameter like
+#: ``price``; 0 counts monitoring as free.
+DEFAULT_MONITORING_COST = 0.5
 
 UNCERTAIN_KEYS = {
     "posterior": "true (default: each scenario draws a calibration posterior row, calibration/posterior.csv) or "
@@ -65,6 +70,8 @@ UNCERTAIN_KEYS = {
     "threshold": "a number (default 0): an arm 'fails' in a scenario when its effect on 'metric' is below it",
     "price": f"a number >= 0 (default {DEFAULT_PRICE}): million IDR a participating household-year is worth "
              "(break-even strength)",
+    "monitoring_cost": f"a number >= 0 (default {DEFAULT_MONITORING_COST}): million IDR a year to monitor one "
+                       "label-holding RT at full strength; added to the funds in cost-effectiveness and break-even",
 }
 RANGE_KEYS = {
     "low": "lowest value (mode value: in the parameter's allowed range; mode scale: a factor >= 0)",
@@ -166,6 +173,7 @@ class Uncertain:
     base_seed: int
     points: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     draws: list = field(default_factory=list)
+    monitoring_cost: float = DEFAULT_MONITORING_COST
 
     @property
     def replications(self) -> int:
@@ -239,6 +247,7 @@ class Uncertain:
         """The table as written to experiment.json (with the scenario inputs)."""
         return {"scenarios": self.scenarios, "seed_repeats": self.seed_repeats, "sampling": self.sampling,
                 "posterior": self.posterior, "metric": self.metric, "threshold": self.threshold, "price": self.price,
+                "monitoring_cost": self.monitoring_cost,
                 "ranges": [{"name": r.name, "column": r.column, "lever": r.lever, "low": r.low, "high": r.high,
                             "distribution": r.distribution, "mode": r.mode, "reason": r.reason} for r in self.ranges],
                 "inputs": self.inputs().to_dict(orient="records")}
@@ -358,6 +367,10 @@ def load_uncertain(f: str, raw: Any, *, arms: list, base: dict, base_seed: int,
     price = _number(where, "price", raw.get("price", DEFAULT_PRICE), "a number >= 0")
     if price < 0:
         raise UncertainError(f"{where}: 'price' must be a number >= 0, got {price:g}")
+    monitoring_cost = _number(where, "monitoring_cost", raw.get("monitoring_cost", DEFAULT_MONITORING_COST),
+                              "a number >= 0")
+    if monitoring_cost < 0:
+        raise UncertainError(f"{where}: 'monitoring_cost' must be a number >= 0, got {monitoring_cost:g}")
     defaults = raw.get("default_ranges", True)
     if not isinstance(defaults, bool):
         raise UncertainError(f"{where}: 'default_ranges' must be true or false, got {defaults!r}")
@@ -384,7 +397,7 @@ def load_uncertain(f: str, raw: Any, *, arms: list, base: dict, base_seed: int,
                 continue   # an arm asks about this strength itself: it stays the arms'
             ranges[col] = r
     unc = Uncertain(scenarios, repeats, sampling, posterior, tuple(ranges.values()), metric, threshold, price,
-                    base_seed)
+                    base_seed, monitoring_cost=monitoring_cost)
     unc.points = design(unc.ranges, scenarios, sampling, base_seed)
     return unc
 
