@@ -10,7 +10,7 @@ PYTHON_312 := $(shell \
     $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
   done)
 
-.PHONY: odd run test test-nobrowser lint browser venv benchmark bench-uncertain bench-batch bench-cluster calibrate sbc sensitivity \
+.PHONY: results odd run test test-nobrowser lint browser venv benchmark bench-uncertain bench-batch bench-cluster calibrate sbc sensitivity \
         experiments viz doc-images clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges sensitivity-subset \
         calibration-stability
 
@@ -127,6 +127,25 @@ sensitivity-subset: venv
 publish-sensitivity: venv
 	$(BIN)/python -c "from bantar_sim.studies.sensitivity.published import publish_latest; \
 	  print(*publish_latest('outputs/sensitivity/jambi_calibrated'), sep='\n')"
+
+# Everything a model change makes stale, after `make calibrate` and `bantar-sim calibrate --promote DIR`: the ODD
+# table, the calibrated baseline, the benchmarks, every experiment, the sensitivity analysis (ranges from the new
+# posterior), the calibration's checks (coverage, model comparison), the generated passages and the screenshots.
+# Each step resumes what is on disk; about 2 hours on 2 cores. The forecast and stability checks are separate
+# (make forecast-check, make calibration-stability: about 90 minutes each).
+results: venv
+	$(MAKE) odd
+	$(MAKE) baseline
+	$(MAKE) benchmark
+	$(MAKE) experiments
+	$(MAKE) bench-uncertain
+	$(MAKE) sensitivity-ranges
+	$(MAKE) sensitivity
+	$(MAKE) sbc
+	$(MAKE) compare-models
+	$(MAKE) docs
+	$(MAKE) doc-images
+	$(BIN)/python -m pytest -q tests/test_generated_docs.py tests/test_experiment_publish.py
 
 experiments: venv
 	for f in experiments/*.toml; do case $$f in *sensitivity*) continue;; esac; $(BIN)/bantar-sim experiment $$f || exit 1; done

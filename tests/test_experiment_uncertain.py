@@ -308,8 +308,7 @@ def test_published_block_leads_with_the_distribution_over_scenarios(tiny_runs, t
 
 def test_every_shipped_policy_file_runs_over_scenarios_by_default():
     """Uncertainty in every experiment by default (issue 16, item 1): each shipped policy file declares its
-    uncertain inputs, with the posterior on, except the point-against-posterior comparison (which draws the
-    posterior per replication itself) and the sensitivity files (not experiments)."""
+    uncertain inputs, with the posterior on (the sensitivity files are not experiments)."""
     import tomllib
 
     root = Path(__file__).resolve().parents[1] / "experiments"
@@ -317,9 +316,6 @@ def test_every_shipped_policy_file_runs_over_scenarios_by_default():
     assert len(files) >= 13
     for path in files:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        if path.stem == "kencana_posterior":
-            assert data["experiment"].get("posterior_draws") is True
-            continue
         assert "uncertain" in data, f"{path.name} has no [uncertain] table"
         assert data["uncertain"].get("posterior", True) is True, path.name
         exp = load_experiment(path)

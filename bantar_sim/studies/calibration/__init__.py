@@ -4,7 +4,8 @@ Rooms: :mod:`.targets` (targets and priors files), :mod:`.stats` (statistics fro
 pattern criteria), :mod:`.config` (:class:`CalibrationConfig`), :mod:`.abc` (the pyabc run),
 :mod:`.patterns` (the pattern filter), :mod:`.predictive` (posterior tables and predictive check),
 :mod:`.report` (figures, calibrated-set TOML, summary), :mod:`.workflow` (:func:`run_calibration`,
-:func:`sample_posterior`), :mod:`.promote` (:func:`promote`: a result becomes the shipped set).
+:func:`sample_posterior`), :mod:`.promote` (:func:`promote`: a result becomes the shipped set),
+:mod:`.named_effects` (stage 2 of a two-stage calibration: named per-unit effects with the globals fixed).
 """
 from bantar_sim.studies.calibration.abc import CalibrationUnfinishedError
 from bantar_sim.studies.calibration.compare import CompareConfig, CompareResult, compare_models

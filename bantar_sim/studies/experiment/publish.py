@@ -296,7 +296,9 @@ def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str,
     dist = pd.read_csv(folder / "robust_effects.csv")
     unc = meta.get("uncertain") or {}
     n = unc.get("scenarios") or (int(dist["n_scenarios"].max()) if len(dist) else 0)
-    L = [f"Over **{n} scenarios** (posterior draw × lever strengths; every arm on every scenario with the same "
+    drawn = " × ".join(x for x, on in (("posterior draw", unc.get("posterior", True)),
+                                      ("lever strengths", bool(unc.get("ranges")))) if on) or "seeds only"
+    L = [f"Over **{n} scenarios** ({drawn}; every arm on every scenario with the same "
          "seeds): median paired effect [5–95% over scenarios], P(effect > 0); **bold** = robust (P(effect > 0) "
          "≥ 0.9 or P(effect < 0) ≥ 0.9: the sign holds whatever the uncertain inputs); *no effect* = exactly 0 in "
          "every scenario.", ""]
