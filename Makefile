@@ -56,7 +56,7 @@ browser:
 benchmark: venv
 	$(BIN)/python benchmarks/bench_model.py --save benchmarks/results/bench_model.json
 
-# Issue 16, item 8: experiments/package.toml as shipped (200 scenarios × 5 arms, ~90 households per RT) timed
+# Issue 16, item 8: experiments/package.toml as shipped (200 scenarios × every arm, ~90 households per RT) timed
 # through the batch engine; experiments/README.md's benchmark paragraph is generated from the record (make docs).
 bench-uncertain: venv
 	$(BIN)/python benchmarks/bench_uncertain.py --save benchmarks/results/bench_uncertain.json

@@ -27,6 +27,7 @@ from bantar_sim.engine.storage import load_manifest
 from bantar_sim.model.params import ParameterError
 from bantar_sim.reporting.blocks import BlockError, find_between, replace_between
 from bantar_sim.reporting.markdown import fmt, markdown_table
+from bantar_sim.studies.experiment.robust import no_effect_arms
 from bantar_sim.studies.experiment.spec import BASELINE, NAME_RE
 
 START = "<!-- results:start -->"
@@ -291,7 +292,8 @@ def _distribution_cell(dist: pd.DataFrame, arm: str, metric: str, *, bold: bool)
 
 def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str, str]) -> list[str]:
     """An [uncertain] experiment's lead: each arm's headline effects as median [5–95%] over the scenarios with
-    P(effect > 0), the robust ones (P ≥ 0.9 or ≤ 0.1) in bold, and where each arm fails (PRIM box).
+    P(effect > 0), the robust ones (P(effect > 0) ≥ 0.9 or P(effect < 0) ≥ 0.9) in bold, *no effect* where it is 0
+    in every scenario, and where each arm fails (PRIM box).
     """
     dist = pd.read_csv(folder / "robust_effects.csv")
     unc = meta.get("uncertain") or {}
@@ -316,10 +318,7 @@ def _robust_lead(folder: Path, meta: dict, headline: list[str], label: dict[str,
         if not {"arm", "box", "input", "min", "max"} <= set(lim.columns):
             lim = pd.DataFrame(columns=["arm", "box", "input", "min", "max"])
         parts = []
-        metric = unc.get("metric", "participating_household_years_policy")
-        flat = set()
-        if "no_effect" in dist:
-            flat = set(dist.loc[(dist["metric"] == metric) & (dist["no_effect"].astype(str) == "True"), "arm"])
+        flat = no_effect_arms(dist, unc.get("metric", "participating_household_years_policy"))
         for _, r in b[b["box"].isna() | (b["box"] == 1)].iterrows():
             if r["arm"] in flat:
                 parts.append(f"`{r['arm']}`: no effect in any scenario")

@@ -93,6 +93,16 @@ def effect_distribution(effects: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def no_effect_arms(dist: pd.DataFrame, metric: str) -> set[str]:
+    """Arms whose effect on ``metric`` is exactly 0 in every scenario (``no_effect`` of
+    :func:`effect_distribution`, as computed or as read back from robust_effects.csv).
+    """
+    if "no_effect" not in dist:
+        return set()
+    flag = dist["no_effect"].astype(str) == "True"
+    return set(dist.loc[(dist["metric"] == metric) & flag, "arm"])
+
+
 def beats_matrix(values: pd.DataFrame, metric: str) -> pd.DataFrame:
     """P(row arm beats column arm): share of scenarios where it does better on ``metric`` (ties ½).
 

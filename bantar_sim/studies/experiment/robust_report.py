@@ -305,8 +305,7 @@ def robust_markdown(exp, ra: RobustAnalysis) -> str:
                            f"{r['p_best']:.2f}"] for _, r in ra.regret.iterrows()]),
           "", "P(A beats B): `beats.csv`.", "", "![P(A beats B)](beats.png)", "",
           f"### Where each arm fails (PRIM, effect on {unc.metric} < {unc.threshold:g})", ""]
-    flat = set(ra.dist.loc[(ra.dist["metric"] == unc.metric) & ra.dist["no_effect"], "arm"]) \
-        if "no_effect" in ra.dist else set()
+    flat = rb.no_effect_arms(ra.dist, unc.metric)
     for res in ra.prim:
         if res.arm in flat:
             L.append(f"- **{res.arm}**: no effect in any of the {res.n_scenarios} scenarios (the baseline's runs)")
