@@ -10,7 +10,7 @@ PYTHON_312 := $(shell \
     $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo $$p; break; }; \
   done)
 
-.PHONY: results odd run test test-nobrowser lint browser venv benchmark bench-uncertain bench-batch bench-cluster calibrate sbc sensitivity \
+.PHONY: results odd run test test-nobrowser lint browser venv benchmark bench-uncertain bench-batch bench-calibration bench-cluster calibrate sbc sensitivity \
         experiments viz doc-images clean forecast-check compare-models docs baseline publish-sensitivity sensitivity-ranges sensitivity-subset \
         calibration-stability
 
@@ -60,6 +60,11 @@ benchmark: venv
 # through the batch engine; experiments/README.md's benchmark paragraph is generated from the record (make docs).
 bench-uncertain: venv
 	$(BIN)/python benchmarks/bench_uncertain.py --save benchmarks/results/bench_uncertain.json
+
+# The default calibration against the method it replaced (pyabc's own proposal, 25 minutes of ABC), side by side
+# in one run at production settings (issue 15, item 4): about 40 minutes on 2 cores.
+bench-calibration: venv
+	$(BIN)/python benchmarks/bench_calibration_methods.py --save benchmarks/results/bench_calibration_methods.json
 
 bench-batch: venv
 	$(BIN)/python benchmarks/bench_batch.py
@@ -132,7 +137,7 @@ publish-sensitivity: venv
 # table, the calibrated baseline, the benchmarks, every experiment, the sensitivity analysis (ranges from the new
 # posterior), the calibration's checks (coverage, model comparison), the generated passages and the screenshots.
 # Each step resumes what is on disk; about 2 hours on 2 cores. The forecast and stability checks are separate
-# (make forecast-check, make calibration-stability: about 90 minutes each).
+# (make forecast-check, make calibration-stability: three default calibrations each, about 30 minutes).
 results: venv
 	$(MAKE) odd
 	$(MAKE) baseline

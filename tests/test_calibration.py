@@ -86,6 +86,12 @@ def test_small_calibration_end_to_end(small_run):
         assert prov["point_distance"] == pytest.approx(pat["distance"].min())
     assert ("NO particle" in prov["point"]) == (not pat["passes"].any())
     assert prov["seed"] == 2014 and prov["population_size"] == 12 and prov["generations"] == 2
+    # issue 15: the default proposal is the defensive one, and every generation's effective sample size is kept
+    assert prov["proposal_ess_share"] == 0.5
+    ess = prov["effective_sample_size_per_generation"]
+    assert len(ess) == 2 and all(1 <= e <= 12 for e in ess)
+    w = history(db).get_distribution(m=0, t=1)[1]
+    assert ess[1] == pytest.approx(1 / (w ** 2).sum() * w.sum() ** 2, abs=0.06)
     assert prov["data_sha256"] == default_targets().sha256
     assert prov["total_simulations"] >= 24 and prov["final_epsilon"] > 0
     fit = pd.read_csv(out / "fit_metrics.csv")
@@ -216,7 +222,8 @@ def test_bad_options_rejected(tmp_path, capsys):
                            (["--train-years", "2014-2014"], "must end in a year in [2015, 2020]"),
                            (["--truth", "x=1"], "--truth applies only with --synthetic"),
                            (["--synthetic", "--truth", "base_utility=5"], "outside its prior"),
-                           (["--max-walltime", "0"], "--max-walltime must be")]:
+                           (["--max-walltime", "0"], "--max-walltime must be"),
+                           (["--proposal-ess-share", "1.5"], "--proposal-ess-share must be a number in [0, 1]")]:
         rc, out, db = calibrate(tmp_path, *extra)
         assert rc == 2, extra
         assert message in capsys.readouterr().err, extra
@@ -385,6 +392,13 @@ def test_calibrate_writes_its_own_folder_and_promote_is_explicit(tmp_path, monke
     assert new["promotion"]["replaced_model_version"] == old["provenance"]["model_version"]
     assert new["params"] == tomllib.loads((good / "calibrated.toml").read_text())["params"]
     assert after[Path("posterior.csv")] == (good / "posterior.csv").read_bytes()
+    # stage 2's named effects travel with the set; a result without them leaves no older file behind
+    effects = Path("subdistrict_effects.csv")
+    assert after.get(effects) == ((good / effects).read_bytes() if (good / effects).is_file() else None)
+    (good / effects).unlink(missing_ok=True)
+    (project / "calibration" / effects).write_text("stale")
+    assert cli.main(["calibrate", "--promote", str(good)]) == 0
+    assert not (project / "calibration" / effects).exists()
     assert after[Path("priors.toml")] == before[Path("priors.toml")]
     assert after[Path("README.md")] == before[Path("README.md")]
     assert read_calibrated(project / "calibration" / "calibrated.toml").calibrated == tuple(load_priors(PRIORS).names)
@@ -482,16 +496,24 @@ def test_a_second_writer_is_locked_out(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ the [distance] table and held-out budget
-@pytest.mark.parametrize("table,message", [
-    ('[distance]\npattern_weight = 0\nreason = "x"\n', "pattern_weight must be a number in (0, 100]"),
-    ('[distance]\npattern_weight = "three"\nreason = "x"\n', "pattern_weight must be a number in (0, 100]"),
-    ('[distance]\npattern_weight = 3\n', "needs a 'reason'"),
-    ('[distance]\npattern_weight = 3\nreason = "x"\nother = 1\n', "unknown keys ['other']"),
+@pytest.mark.parametrize("section,following,table,message", [
+    ("[distance]", "[params.", '[distance]\npattern_weight = 0\nreason = "x"\n',
+     "pattern_weight must be a number in (0, 100]"),
+    ("[distance]", "[params.", '[distance]\npattern_weight = "three"\nreason = "x"\n',
+     "pattern_weight must be a number in (0, 100]"),
+    ("[distance]", "[params.", '[distance]\npattern_weight = 3\n', "needs a 'reason'"),
+    ("[distance]", "[params.", '[distance]\npattern_weight = 3\nreason = "x"\nother = 1\n', "unknown keys ['other']"),
+    ("[named_effects]", "[variants.", '[named_effects]\nrounds = 0\nreason = "x"\n', "rounds must be an integer >= 1"),
+    ("[named_effects]", "[variants.", '[named_effects]\npenalty = -1\nreason = "x"\n', "penalty must be a number >= 0"),
+    ("[named_effects]", "[variants.", '[named_effects]\nrounds = 3\n', "needs a 'reason'"),
+    ("[named_effects]", "[variants.", '[named_effects]\nrounds = 3\nreason = "x"\nother = 1\n',
+     "unknown keys ['other']"),
 ])
-def test_a_bad_distance_table_is_refused_with_its_field_named(tmp_path, table, message):
+def test_a_bad_priors_table_is_refused_with_its_field_named(tmp_path, section, following, table, message):
+    """The [distance] and [named_effects] tables of the priors file: a bad value or key is named."""
     text = PRIORS.read_text()
-    start = text.index("[distance]")
-    end = text.index("[params.", start)
+    start = text.index(section)
+    end = text.index(following, start)
     bad = tmp_path / "priors.toml"
     bad.write_text(text[:start] + table + "\n" + text[end:])
     with pytest.raises(CalibrationInputError, match=re.escape(message)):
@@ -518,3 +540,25 @@ def test_a_heldout_calibration_reads_no_budget_after_its_origin(tmp_path):
     assert s["awards_per_year"] == pytest.approx((109 + 88 + 60) / 3)
     full = CalibrationConfig(out=tmp_path / "f").resolve()
     assert "award_budget_observed_until" not in full.variants[0].settings
+
+
+# ------------------------------------------------------------------ stage 2: the sub-districts' named effects
+def test_stage_2_fits_named_subdistrict_effects_and_the_set_runs_with_them(small_run):
+    """After ABC-SMC (effects drawn per run), the calibrated set carries the 22 named effects and runs in named
+    mode; subdistrict_effects.csv has one row per sub-district; the predictive ran with them."""
+    from bantar_sim.model.data import SUBDISTRICTS
+    from bantar_sim.model.specs import subdistrict_slug
+
+    _, out, _, _ = small_run
+    cal = tomllib.loads((out / "calibrated.toml").read_text())
+    params = cal["params"]
+    assert params["subdistrict_effects"] == "named"
+    for s in SUBDISTRICTS:
+        for prefix in ("leadership_z_", "screening_u_"):
+            v = params[prefix + subdistrict_slug(s)]
+            assert -4.0 <= v <= 4.0 and v != 0.0, (prefix, s, v)
+    table = pd.read_csv(out / "subdistrict_effects.csv")
+    assert list(table["subdistrict"]) == list(SUBDISTRICTS)
+    assert (table[["proposals_published", "winners_published"]] > 0).all().all()
+    assert "stage 2: named sub-district effects" in (out / "summary.txt").read_text()
+    assert cal["provenance"]["stage_2_simulations"] > 0

@@ -41,7 +41,7 @@ def test_the_check_finds_a_changed_number(tmp_path):
     readme = tmp_path / "calibration" / "README.md"
     text = readme.read_text(encoding="utf-8")
     block = read_block(text, "calibration-results")
-    edited = block.replace("simulations at", "simulations (edited) at", 1)
+    edited = block.replace(" simulations", " simulations (edited)", 1)
     assert edited != block
     readme.write_text(replace_block(text, "calibration-results", edited), encoding="utf-8")
     assert "calibration/README.md#calibration-results" in update_docs(tmp_path, check=True).stale
@@ -110,6 +110,15 @@ def test_sensitivity_ranges_follow_the_posterior(tmp_path):
     assert any(s.startswith("base_utility") for s in stale_ranges(copy, summary))
     assert "base_utility" in sync_calibrated_ranges(copy, summary)
     assert stale_ranges(copy, summary) == []
+    # a calibrated parameter the file does not vary (a recalibration added it) is found, and the sync adds it
+    text = copy.read_text(encoding="utf-8")
+    start = text.index('[[parameters]]\nname = "waning_half_life"\n')
+    end = text.index("[[parameters]]", start + 5)
+    copy.write_text(text[:start] + text[end:], encoding="utf-8")
+    assert "waning_half_life: calibrated but not varied" in stale_ranges(copy, summary)
+    assert "waning_half_life" in sync_calibrated_ranges(copy, summary)
+    assert stale_ranges(copy, summary) == []
+    assert copy.read_text(encoding="utf-8").count('name = "waning_half_life"') == 1
 
 
 def test_published_sbc_labels_the_calibrated_parameters_at_production_settings():

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="stop when a generation accepts fewer than this share of simulations (default %(default)s)")
     g.add_argument("--epsilon-quantile", type=float, default=D.epsilon_quantile,
                    help="epsilon schedule: next epsilon = this quantile of the last distances (default %(default)s)")
+    g.add_argument("--proposal-ess-share", type=float, default=D.proposal_ess_share,
+                   help="the proposal's mixture weights keep at least this share of the population as effective "
+                        "sample size (0: pyabc's own transition; default %(default)s)")
     g.add_argument("--seed", type=int, default=D.seed, help="base seed (default %(default)s)")
     g = parser.add_argument_group("files")
     g.add_argument("--db", default=None,
@@ -114,8 +117,9 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
     return CalibrationConfig(
         population_size=args.population_size, max_populations=args.max_populations, max_walltime=args.max_walltime,
         min_epsilon=args.min_epsilon, min_acceptance_rate=args.min_acceptance_rate,
-        epsilon_quantile=args.epsilon_quantile, seed=args.seed, predictive_runs=args.predictive_runs,
-        pattern_reps=args.pattern_reps, pattern_filter=not args.no_pattern_filter, patterns_only=args.patterns_only,
+        epsilon_quantile=args.epsilon_quantile, proposal_ess_share=args.proposal_ess_share, seed=args.seed,
+        predictive_runs=args.predictive_runs, pattern_reps=args.pattern_reps,
+        pattern_filter=not args.no_pattern_filter, patterns_only=args.patterns_only,
         train_years=args.train_years, synthetic=args.synthetic, truth=list(args.truth),
         compare_models=args.compare_models, scale=args.scale, households_per_rt=args.households_per_rt,
         prior=args.prior, targets=args.targets, db=args.db, out=args.out, executor=args.executor,

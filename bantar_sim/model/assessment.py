@@ -162,13 +162,15 @@ class AnnualAssessment:
     def forwarding_slots(self) -> np.ndarray:
         """Proposals each sub-district can forward to the city this year (before rounding).
 
-        Standard mode: `subdistrict_capacity` (× scale) + `subdistrict_capacity_per_rt` × its RTs, whatever the
-        budget (the sub-district's screening is staff time, not city money). Quota mode: its share of the city's
+        Standard mode: (`subdistrict_capacity` (× scale) + `subdistrict_capacity_per_rt` × its RTs) ×
+        exp(`screening_sd` × u_s), whatever the budget (the sub-district's screening is staff time, not city
+        money; u_s is its screening effort, drawn per run or named). Quota mode: its share of the city's
         awards, `awards_per_year × scale × b_y` split by `quota_equal_share` (docs/ODD.md, 7.5).
         """
         p, c = self.p, self.city
         if p.assessment_mode == "standard":
-            return p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts
+            return ((p.subdistrict_capacity * p.scale + p.subdistrict_capacity_per_rt * c.rt_counts)
+                    * np.exp(c.subdistrict_screening))
         share = p.quota_equal_share / len(c.rt_counts) + (1 - p.quota_equal_share) * c.rt_counts / c.rt_counts.sum()
         return self.city_awards() * share
 

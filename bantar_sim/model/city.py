@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from bantar_sim.model.data import SUBDISTRICTS, table3
 from bantar_sim.model.params import ParameterError
+from bantar_sim.model.specs import subdistrict_slug
 
 YOUTH, ADULT, ELDER = 0, 1, 2
 AGE_GROUPS = ("youth", "adult", "elder")
@@ -38,8 +39,9 @@ class City:
     leader_kind: np.ndarray      # RELIGIOUS / TRADITIONAL / YOUTH_LEADER
     leader_rt: np.ndarray
     head_node: np.ndarray        # household index of each RT head
-    subdistrict_leadership: np.ndarray   # sub-district effects (drawn per run)
-    subdistrict_social_capital: np.ndarray
+    subdistrict_leadership: np.ndarray   # sub-district effects: subdistrict_sd × z_s (drawn or named)
+    subdistrict_social_capital: np.ndarray   # drawn per run
+    subdistrict_screening: np.ndarray    # log multiplier of each sub-district's forwarding slots: screening_sd × u_s
 
     @property
     def n_households(self) -> int:
@@ -192,9 +194,21 @@ def build_city(p, rng: np.random.Generator) -> City:
     adj.sum_duplicates()
     adj.data[:] = 1.0
 
+    # Sub-district effects (docs/ODD.md 7.4, 7.5), standardised: drawn per run in both modes (so the random
+    # stream after them is the same), replaced by the named, calibrated effects when subdistrict_effects = named.
+    z = rng.standard_normal(len(SUBDISTRICTS))
+    social = p.subdistrict_sd * rng.standard_normal(len(SUBDISTRICTS))
+    u = rng.standard_normal(len(SUBDISTRICTS))
+    if p.subdistrict_effects == "named":
+        z, u = named_vector(p, "leadership_z_"), named_vector(p, "screening_u_")
     return City(
         rt_counts=counts, rt_subdistrict=rt_sd, rt_size=sizes, rt_start=starts, hh_rt=hh_rt, adjacency=adj,
         leader_node=leader_node, leader_kind=leader_kind, leader_rt=leader_rt, head_node=starts.copy(),
-        subdistrict_leadership=rng.normal(0.0, p.subdistrict_sd, len(SUBDISTRICTS)),
-        subdistrict_social_capital=rng.normal(0.0, p.subdistrict_sd, len(SUBDISTRICTS)),
+        subdistrict_leadership=p.subdistrict_sd * z, subdistrict_social_capital=social,
+        subdistrict_screening=p.screening_sd * u,
     )
+
+
+def named_vector(p, prefix: str) -> np.ndarray:
+    """The 11 named per-sub-district parameters `prefix<sub-district>` in SUBDISTRICTS order."""
+    return np.array([getattr(p, prefix + subdistrict_slug(s)) for s in SUBDISTRICTS], float)

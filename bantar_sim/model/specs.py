@@ -237,6 +237,15 @@ SPECS: dict[str, Spec] = {
     "subdistrict_capacity_per_rt": Spec(0.03, 0.0, 1.0, float, unit="proposals/RT/year", group="assessment",
                                         source="Table 3",
                                         doc="proposals forwarded per year per RT of the sub-district"),
+    "subdistrict_effects": Spec("random", kind=str, choices=("random", "named"), group="households",
+                                source="Table 3 names its sub-districts; issue 14 item 4",
+                                doc="sub-district effects drawn per run from N(0, 1) (random: the calibration's "
+                                    "stage 1) or read from the named standardised effects leadership_z_<sub-"
+                                    "district> and screening_u_<sub-district> (named: the calibrated set)"),
+    "screening_sd": Spec(0.0, 0.0, 3.0, float, unit="log", group="assessment",
+                         source="calibrated (Table 3: RTs that proposed, per sub-district)",
+                         doc="spread of the sub-districts' screening effort: forwarding slots × "
+                             "exp(screening_sd × u_s), u_s standard normal (0 = every sub-district screens alike)"),
     "awards_per_year": Spec(611 / 6, 0.0, 2000.0, float, unit="awards/year", group="assessment",
                             source="Table 3: 611 city winners in 2015–2020, six years (mean 101.8)",
                             doc="awards the city funds in a year of mean budget (× the year's award budget b_y); "
@@ -415,3 +424,26 @@ SPECS: dict[str, Spec] = {
                                 source="assumption (0.3 cut poverty 88% in ten years, implausible)",
                                 doc="share of the economic constraint relieved at full economy score"),
 }
+
+# Named sub-district effects (issue 14 item 4; docs/ODD.md 7.4, 7.5): per sub-district of Table 3, its
+# standardised leadership effect z_s (L_s = subdistrict_sd × z_s) and screening effort u_s (forwarding slots ×
+# exp(screening_sd × u_s)), read when subdistrict_effects = "named" (non-centred: the hierarchy's prior is N(0, 1)).
+from bantar_sim.model.data import SUBDISTRICTS as _SUBDISTRICTS  # noqa: E402
+
+
+def subdistrict_slug(name: str) -> str:
+    """The parameter-name form of a sub-district: lower case, words joined by underscores."""
+    return name.lower().replace(" ", "_")
+
+
+for _name in _SUBDISTRICTS:
+    _slug = subdistrict_slug(_name)
+    SPECS[f"leadership_z_{_slug}"] = Spec(
+        0.0, -6.0, 6.0, float, unit="sd", group="assessment",
+        source="calibrated, stage 2 (Table 3: proposals and wins of the sub-district)",
+        doc=f"{_name}: standardised leadership effect z (L = subdistrict_sd × z) with subdistrict_effects = named")
+    SPECS[f"screening_u_{_slug}"] = Spec(
+        0.0, -6.0, 6.0, float, unit="sd", group="assessment",
+        source="calibrated, stage 2 (Table 3: proposals and wins of the sub-district)",
+        doc=f"{_name}: standardised screening effort u (slots × exp(screening_sd × u)) with subdistrict_effects = "
+            "named")

@@ -19,7 +19,7 @@ __all__ = ["__version__", "MODEL_LINEAGE", "MODEL_VERSION", "model_source_digest
 
 __version__ = "0.1.0"
 # The human-readable part: bump it when a change alters simulated results on purpose (a model release).
-MODEL_LINEAGE = "0.2.1"
+MODEL_LINEAGE = "0.2.2"
 
 _MODEL_DIR = Path(__file__).resolve().parent
 

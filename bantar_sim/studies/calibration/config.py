@@ -50,7 +50,13 @@ class CalibrationConfig:
     Parameters
     ----------
     population_size, max_populations, max_walltime, min_epsilon, min_acceptance_rate, epsilon_quantile :
-        The ABC-SMC budget and schedule (``max_walltime`` in minutes).
+        The ABC-SMC budget and schedule (``max_walltime`` in minutes: the ABC generations' share of the
+        default calibration's 10 minutes on 2 cores; the pattern filter, stage 2 and the predictive runs
+        take about 2 more).
+    proposal_ess_share : float
+        The proposal's mixture weights keep at least this share of the population as effective sample size
+        (:class:`~bantar_sim.studies.calibration.transition.DefensiveTransition`); 0: pyabc's own
+        multivariate normal transition, whose weights collapse on this model (the method before issue 15).
     seed : int
         Base seed of pyabc's draws, the particles' simulations, the predictive runs and the filter.
     predictive_runs : int
@@ -83,7 +89,8 @@ class CalibrationConfig:
 
     population_size: int = 200
     max_populations: int = 10
-    max_walltime: float = 25.0
+    max_walltime: float = 7.0
+    proposal_ess_share: float = 0.5
     min_epsilon: float = 0.0
     min_acceptance_rate: float = 0.01
     epsilon_quantile: float = 0.5
@@ -154,6 +161,8 @@ class CalibrationConfig:
         need("min_acceptance_rate", num(self.min_acceptance_rate) and 0 <= self.min_acceptance_rate < 1,
              "a number in [0, 1)")
         need("epsilon_quantile", num(self.epsilon_quantile) and 0 < self.epsilon_quantile < 1, "a number in (0, 1)")
+        need("proposal_ess_share", num(self.proposal_ess_share) and 0 <= self.proposal_ess_share <= 1,
+             "a number in [0, 1] (0: pyabc's own transition)")
         need("seed", num(self.seed, int) and 0 <= self.seed < 2**63, "an integer in [0, 2**63)")
         need("predictive_runs", num(self.predictive_runs, int) and 4 <= self.predictive_runs <= 100_000,
              "an integer in [4, 100000]")

@@ -277,9 +277,9 @@ class ForecastConfig:
     """
 
     origins: Sequence[int] = (2016, 2017, 2018)
-    population_size: int = 200
-    max_populations: int = 10
-    max_walltime: float = 25.0
+    population_size: int = CalibrationConfig.population_size
+    max_populations: int = CalibrationConfig.max_populations
+    max_walltime: float = CalibrationConfig.max_walltime
     predictive_runs: int = 100
     scale: float | None = None
     households_per_rt: float | None = None

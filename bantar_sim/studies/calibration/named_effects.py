@@ -49,15 +49,15 @@ class Block:
 
 @dataclass(frozen=True)
 class NamedEffectsConfig:
-    """Settings of :func:`fit_named_effects` (defaults: the issue 14 probe's, about 240 full-city runs)."""
+    """Settings of :func:`fit_named_effects` (defaults: about 290 full-city runs)."""
 
-    rounds: int = 6
+    rounds: int = 10
     seeds_per_round: int = 10
     jacobian_seeds: int = 8
     step: float = 0.5           # finite-difference step of every effect (its units: sd of the prior)
     gain: float = 0.8
     decay: float = 0.3
-    penalty: float = 0.05       # λ: weight of the standard-normal prior against the squared log errors
+    penalty: float = 0.005      # λ: weight of the standard-normal prior against the squared log errors
     bound: float = 4.0          # effects are kept in [-bound, bound]
     seed: int = 2014
 

@@ -85,8 +85,10 @@ def predictive_run(task: tuple[dict, int]) -> dict:
 
 
 def posterior_predictive(df: pd.DataFrame, w: np.ndarray, variant: Variant, seed: int, runs: int,
-                         executor: cf.Executor, progress: bool = True, desc: str = "posterior predictive") -> dict:
-    """``runs`` simulations at particles drawn by weight (seeded from ``seed``), on ``executor``.
+                         executor: cf.Executor, progress: bool = True, desc: str = "posterior predictive",
+                         extra: Mapping | None = None) -> dict:
+    """``runs`` simulations at particles drawn by weight (seeded from ``seed``), on ``executor``; ``extra``
+    settings (stage 2's named sub-district effects) are held fixed in every run.
 
     Returns
     -------
@@ -99,7 +101,7 @@ def posterior_predictive(df: pd.DataFrame, w: np.ndarray, variant: Variant, seed
     idx = rng.choice(len(df), size=runs, p=w / w.sum())
     seeds = spawn_seeds(seed + 1, runs)
     model = particle_model(variant, StatSpec(), seed)
-    tasks = [(model.params_for(df.iloc[i]), s) for i, s in zip(idx, seeds)]
+    tasks = [({**model.params_for(df.iloc[i]), **(extra or {})}, s) for i, s in zip(idx, seeds)]
     results = list(tqdm(executor.map(predictive_run, tasks), total=len(tasks), unit="run", desc=desc,
                         disable=not progress))
     return {"won": np.stack([r["won"] for r in results]), "proposals": np.stack([r["proposals"] for r in results]),

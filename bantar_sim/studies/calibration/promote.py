@@ -29,6 +29,9 @@ from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
 SHIPPED_FILES = ("calibrated.toml", "posterior.csv", "posterior_summary.csv", "patterns.csv", "fit_metrics.csv",
                  "calibration.json", "summary.txt", "fit_history.png", "posterior_pairs.png",
                  "predictive_city.png", "predictive_subdistrict.png")
+#: Shipped when the result has it (stage 2's named sub-district effects); removed from the shipped set when the
+#: promoted result has none, so that no file of an older calibration stays beside the new one.
+OPTIONAL_FILES = ("subdistrict_effects.csv",)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,11 @@ def promote(result: str | Path, dest: str | Path | None = None) -> Promotion:
             shutil.copytree(dest, stage, dirs_exist_ok=True, symlinks=True)
         for name in SHIPPED_FILES[1:]:
             shutil.copy2(result / name, stage / name)
+        for name in OPTIONAL_FILES:
+            if (result / name).is_file():
+                shutil.copy2(result / name, stage / name)
+            else:
+                (stage / name).unlink(missing_ok=True)
         (stage / "calibrated.toml").write_text(text, encoding="utf-8")
         read_calibrated(stage / "calibrated.toml")
     return Promotion(result, dest, old_sha, old_version, passing)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bantar_sim.model.params import SPECS
@@ -56,6 +57,18 @@ def shipped_variant(params: dict, priors_path: str | Path | None = None) -> str:
     return best
 
 
+def _speed(prov: dict) -> str:
+    """How long the ABC took: the stored run's wall-clock over all its sessions (a resumed run's last session
+    may have done nothing), else the last session's speed.
+    """
+    total = prov.get("wall_clock_s_total")
+    if total:
+        first = prov.get("first_command")
+        started = f", started as `{first.strip()}`" if first and first != prov.get("command") else ""
+        return f" in {fmt(total / 60)} minutes of wall-clock over all sessions{started}"
+    return f" at {fmt(prov.get('simulations_per_second'))} simulations/s"
+
+
 def calibration_results_markdown(folder: str | Path) -> str:
     """The generated results block of calibration/README.md.
 
@@ -83,8 +96,8 @@ def calibration_results_markdown(folder: str | Path) -> str:
         f"{str(prov.get('date', '?'))[:16].replace('T', ' ')} UTC with `{prov.get('command', '?').strip()}` "
         f"(seed {prov.get('seed')}, population {prov.get('population_size')}, {prov.get('generations')} "
         f"generations, stopped: {prov.get('stopped_because')}; final epsilon {fmt(prov.get('final_epsilon'))}; "
-        f"{int(prov.get('total_simulations', 0)):,} simulations at {fmt(prov.get('simulations_per_second'))} "
-        f"simulations/s). Simulation settings: scale {params.get('scale')}, "
+        f"{int(prov.get('total_simulations', 0)):,} simulations{_speed(prov)}). Simulation settings: scale "
+        f"{params.get('scale')}, "
         f"{params.get('households_per_rt')} households per RT.",
         "",
     ]
@@ -97,6 +110,10 @@ def calibration_results_markdown(folder: str | Path) -> str:
             "|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     out += ["", f"The calibrated set is the {prov.get('point', 'chosen particle')}.", ""]
+    out += [*posterior_weights_markdown(folder / "posterior.csv"), ""]
+    effects = folder / "subdistrict_effects.csv"
+    if params.get("subdistrict_effects") == "named" and effects.exists():
+        out += [*subdistrict_effects_markdown(effects, params), ""]
 
     fit = pd.read_csv(folder / "fit_metrics.csv")
     n_pred = prov.get("predictive_runs", "?")
@@ -167,6 +184,52 @@ def calibration_results_markdown(folder: str | Path) -> str:
     out += ["", *forecast_results_markdown(folder)]
     out += ["", *stability_markdown(folder)]
     return "\n".join(out)
+
+
+def posterior_weights_markdown(path: str | Path) -> list[str]:
+    """How many particles the posterior's weights really rest on (Kish's effective sample size).
+
+    Why: experiments draw their parameter sets from ``posterior.csv`` by weight, so when a few particles carry
+    most of the weight, the "over the posterior" answers carry less parameter uncertainty than the particle
+    count suggests; a reader must see that.
+    """
+    post = pd.read_csv(path)
+    w = post["weight"].to_numpy(float)
+    w = w / w.sum()
+    ess = 1.0 / float((w ** 2).sum())
+    passing = post["passes_patterns"].astype(bool).to_numpy() if "passes_patterns" in post else None
+    top = float(w.max())
+    text = (f"Posterior weights (`posterior.csv`): {len(w)} particles, effective sample size {ess:.1f} (Kish, "
+            f"1 / Σ w²); the heaviest particle carries {top:.0%} of the weight")
+    if passing is not None:
+        wp = w[passing] / w[passing].sum()
+        text += (f"; over the {int(passing.sum())} pattern-passing particles experiments draw from, "
+                 f"{1.0 / float((wp ** 2).sum()):.1f}")
+    text += (". A draw by weight repeats the heavy particles, so the experiments' posterior draws vary the "
+             "calibrated parameters less than the 90% intervals above suggest" if ess < 0.1 * len(w) else "")
+    return [text + "."]
+
+
+def subdistrict_effects_markdown(path: str | Path, params: dict) -> list[str]:
+    """Stage 2 of the calibration: the named sub-district effects and the two statistics they were fitted to."""
+    tab = pd.read_csv(path)
+    sd, ssd = float(params.get("subdistrict_sd", 0.0)), float(params.get("screening_sd", 0.0))
+    rows = [(r.subdistrict, f"{r.leadership_z:+.2f}", f"{sd * r.leadership_z:+.2f}", f"{r.screening_u:+.2f}",
+             f"{np.exp(ssd * r.screening_u):.2f}", f"{r.proposals_published:.0f} / {r.proposals_simulated:.1f}",
+             f"{r.winners_published:.0f} / {r.winners_simulated:.1f}") for r in tab.itertuples()]
+    err = np.abs(np.log((tab["proposals_simulated"] + 0.5) / (tab["proposals_published"] + 0.5)))
+    err_w = np.abs(np.log((tab["winners_simulated"] + 0.5) / (tab["winners_published"] + 0.5)))
+    return [f"Stage 2 (`subdistrict_effects.csv`): the named sub-district effects fitted at the calibrated set's "
+            f"globals (`subdistrict_sd` {fmt(sd)}, `screening_sd` {fmt(ssd)}), each sub-district's two effects "
+            "to its own two Table 3 counts with an N(0, 1) penalty; simulated = the mean of the fit's last "
+            f"round (mean |log error| {float(err.mean()):.3f} on proposals, {float(err_w.mean()):.3f} on "
+            "winners). These counts are fitted in-sample, so the proposals and cumulative winners per "
+            "sub-district in the fit table above are evidence of a good fit, not of prediction; experiments "
+            "that draw other posterior particles keep these standardised effects and scale them by the "
+            "particle's own `subdistrict_sd` and `screening_sd`.", "",
+            markdown_table(("sub-district", "leadership z", "L = sd·z (logit)", "screening u",
+                            "slots × exp(sd·u)", "proposals: published / simulated",
+                            "winners 2014–2020: published / simulated"), rows)]
 
 
 def _num(v) -> str:

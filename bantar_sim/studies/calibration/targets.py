@@ -170,6 +170,7 @@ class PriorFile:
     priors: tuple[Prior, ...]         # the calibrated parameters of the baseline model
     variants: tuple[Variant, ...] = field(default_factory=tuple)
     pattern_weight: float = 1.0       # [distance] pattern_weight: the pattern group's weight in the distance
+    named_effects: dict[str, Any] | None = None   # [named_effects]: stage 2 settings (None: no stage 2)
 
     @property
     def names(self) -> list[str]:
@@ -238,11 +239,12 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
     path = Path(path) if path else default_priors_path()
     where = str(path)
     data = read_toml(path, f"--prior {path}: file not found", CalibrationInputError)
-    unknown = set(data) - {"settings", "params", "variants", "provenance", "distance"}  # provenance: a note
+    unknown = set(data) - {"settings", "params", "variants", "provenance", "distance", "named_effects"}
     if unknown:
         raise CalibrationInputError(f"{where}: unknown tables {sorted(unknown)}; allowed: settings, params, variants, "
-                                    "distance, provenance")
+                                    "distance, named_effects, provenance")
     pattern_weight = _parse_distance(data.get("distance"), where)
+    named = _parse_named_effects(data.get("named_effects"), where)
     settings = _parse_settings(data.get("settings"), where)
     raw = data.get("params") or {}
     if not isinstance(raw, dict) or not raw:
@@ -270,7 +272,44 @@ def load_priors(path: str | Path | None = None) -> PriorFile:
         vpri = tuple(kept + [e for e in extra if e.name not in {k.name for k in kept}])
         _check_corners(vpri, vset, vw)
         variants.append(Variant(vname, str(v.get("description", "")), vset, vpri))
-    return PriorFile(str(path), _sha256(path), settings, priors, tuple(variants), pattern_weight)
+    return PriorFile(str(path), _sha256(path), settings, priors, tuple(variants), pattern_weight, named)
+
+
+#: [named_effects] keys -> what is allowed (stage 2, :mod:`bantar_sim.studies.calibration.named_effects`).
+NAMED_EFFECTS_KEYS = {"rounds": "an integer >= 1", "seeds_per_round": "an integer >= 1",
+                      "jacobian_seeds": "an integer >= 1", "penalty": "a number >= 0", "reason": "text (required)"}
+
+
+def _parse_named_effects(raw: Any, where: str) -> dict[str, Any] | None:
+    """The ``[named_effects]`` table: stage 2 of the calibration (named sub-district effects fitted at the chosen
+    point with the globals fixed); absent = no stage 2.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise CalibrationInputError(f"{where}: [named_effects] must be a table with "
+                                    f"{', '.join(NAMED_EFFECTS_KEYS)}")
+    extra = set(raw) - set(NAMED_EFFECTS_KEYS)
+    if extra:
+        raise CalibrationInputError(f"{where}: [named_effects] has unknown keys {sorted(extra)}; allowed: "
+                                    f"{', '.join(NAMED_EFFECTS_KEYS)}")
+    out: dict[str, Any] = {}
+    for key in ("rounds", "seeds_per_round", "jacobian_seeds"):
+        v = raw.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise CalibrationInputError(f"{where}: [named_effects] {key} must be {NAMED_EFFECTS_KEYS[key]}, got {v!r}")
+        out[key] = v
+    if "penalty" in raw:
+        v = raw["penalty"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise CalibrationInputError(f"{where}: [named_effects] penalty must be a number >= 0, got {v!r}")
+        out["penalty"] = float(v)
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str) or not reason.strip():
+        raise CalibrationInputError(f"{where}: [named_effects] needs a 'reason'")
+    return out
 
 
 def _parse_distance(raw: Any, where: str) -> float:

@@ -59,7 +59,9 @@ from bantar_sim.studies.calibration.report import (
     write_calibrated_toml,
 )
 from bantar_sim.studies.calibration.stats import observed_stats, table_stats, winners_and_proposals
+from bantar_sim.studies.calibration.subdistrict_effects import fit_subdistrict_effects
 from bantar_sim.studies.calibration.targets import CalibrationInputError
+from bantar_sim.studies.calibration.weights import effective_sample_size
 from bantar_sim.studies.inputs import default_posterior_path, read_calibrated
 from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
 
@@ -196,7 +198,8 @@ def _provenance(run: ResolvedCalibration, history, info: dict, final_eps: float,
         "seed": c.seed, "command": _command(c),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "mode": run.mode, "target_years": f"{START_YEAR}-{run.spec.last_year}",
-        "population_size": c.population_size, "generations": n_gen, "final_epsilon": float(final_eps),
+        "population_size": c.population_size, "proposal_ess_share": c.proposal_ess_share,
+        "generations": n_gen, "final_epsilon": float(final_eps),
         "stopped_because": info["stop"], "total_simulations": sims,
         "wall_clock_s_this_session": round(info["elapsed_s"], 1),
         "simulations_per_second": round(info["simulations_this_session"] / max(info["elapsed_s"], 1e-9), 2),
@@ -218,6 +221,10 @@ def _run_record(history) -> dict:
         pops = history.get_all_populations()
         end = pd.to_datetime(pops["population_end_time"]).max()
         out["wall_clock_s_total"] = round((end - pd.Timestamp(abc.start_time)).total_seconds(), 1)
+    with contextlib.suppress(Exception):
+        # the importance weights' effective sample size per generation: a collapse shows here first
+        out["effective_sample_size_per_generation"] = [
+            round(effective_sample_size(history.get_distribution(m=0, t=t)[1]), 1) for t in range(history.max_t + 1)]
     return out
 
 
@@ -324,8 +331,44 @@ def _report(run: ResolvedCalibration, stage: Path, history, info: dict, observed
         if run.mode == "compare" and mi != 0:
             post.to_csv(stage / f"posterior{suffix}.csv", index=False)
             continue
+        named: dict = {}   # stage 2's named effects, held fixed in the predictive (globals drawn from the posterior)
+        if mi == 0 and run.mode == "calibrate":
+            if not c.pattern_filter:
+                point, dist = best_particle(history, t_last)
+                chosen = {"point": "accepted particle of the last generation with the smallest distance",
+                          "point_distance": dist}
+            else:
+                point, chosen, plines, per = pattern_filter(variant, run.spec, df, w, observed, c.seed,
+                                                            c.pattern_reps, ex, progress)
+                dist = chosen["point_distance"]
+                lines += plines
+                per.to_csv(stage / "patterns.csv", index=False)
+                written.append("patterns.csv")
+                post["passes_patterns"] = per["passes"].to_numpy()
+                result.patterns = per
+            values = calibrated_values(point, variant)
+            if run.priors.named_effects is not None:      # stage 2: the sub-districts' named effects
+                values, fit, table = fit_subdistrict_effects(
+                    values, run.targets, ex, seed=c.seed, settings=run.priors.named_effects,
+                    progress=print if progress else None)
+                named = {k: v for k, v in values.items() if k not in point and k not in variant.settings}
+                table.to_csv(stage / "subdistrict_effects.csv", index=False)
+                written.append("subdistrict_effects.csv")
+                lines.append(f"stage 2: named sub-district effects fitted at the point ({fit.n_simulations} "
+                             f"simulations, mean |log error| {fit.history[-1]['mean_abs_log_error']:.3f} in the "
+                             "last round; subdistrict_effects.csv)")
+                chosen = {**chosen, "stage_2": "named sub-district effects fitted with the globals fixed",
+                          "stage_2_simulations": fit.n_simulations}
+            write_calibrated_toml(stage / "calibrated.toml", values, {
+                **prov, **chosen, "predictive_runs": c.predictive_runs,
+                "settings_note": "scale and households_per_rt above are the settings the posterior was calibrated at"},
+                summary)
+            lines.append(calibrated_line(values, variant, dist, chosen, c.pattern_filter))
+            read_calibrated(stage / "calibrated.toml")    # the file must load the way `bantar-sim run` loads it
+            written.append("calibrated.toml")
+            result.point, result.chosen = values, chosen
         pred = posterior_predictive(df, w, variant, c.seed, c.predictive_runs, ex, progress,
-                                    desc=f"posterior predictive ({variant.name})")
+                                    desc=f"posterior predictive ({variant.name})", extra=named)
         if truth_pred is not None:
             obs = {"won": truth_pred["won"].astype(float), "proposals": truth_pred["proposals"].astype(float)}
             obs_label = "synthetic data (simulated at the true parameters)"
@@ -347,29 +390,6 @@ def _report(run: ResolvedCalibration, stage: Path, history, info: dict, observed
             ho.to_csv(stage / "heldout_coverage.csv", index=False)
             written.append("heldout_coverage.csv")
             lines += heldout_lines(ho)
-        if mi == 0 and run.mode == "calibrate":
-            if not c.pattern_filter:
-                point, dist = best_particle(history, t_last)
-                chosen = {"point": "accepted particle of the last generation with the smallest distance",
-                          "point_distance": dist}
-            else:
-                point, chosen, plines, per = pattern_filter(variant, run.spec, df, w, observed, c.seed,
-                                                            c.pattern_reps, ex, progress)
-                dist = chosen["point_distance"]
-                lines += plines
-                per.to_csv(stage / "patterns.csv", index=False)
-                written.append("patterns.csv")
-                post["passes_patterns"] = per["passes"].to_numpy()
-                result.patterns = per
-            values = calibrated_values(point, variant)
-            write_calibrated_toml(stage / "calibrated.toml", values, {
-                **prov, **chosen, "predictive_runs": c.predictive_runs,
-                "settings_note": "scale and households_per_rt above are the settings the posterior was calibrated at"},
-                summary)
-            lines.append(calibrated_line(values, variant, dist, chosen, c.pattern_filter))
-            read_calibrated(stage / "calibrated.toml")    # the file must load the way `bantar-sim run` loads it
-            written.append("calibrated.toml")
-            result.point, result.chosen = values, chosen
         post.to_csv(stage / f"posterior{suffix}.csv", index=False)
     (stage / "calibration.json").write_text(json.dumps(
         {"provenance": prov, "observed": observed, "truth": run.truth,

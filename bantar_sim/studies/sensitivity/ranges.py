@@ -48,10 +48,13 @@ def stale_ranges(problem: str | Path, summary_csv: str | Path) -> list[str]:
 def sync_calibrated_ranges(problem: str | Path, summary_csv: str | Path) -> list[str]:
     """Rewrite the min/max (and reason) of every calibrated parameter's [[parameters]] table in ``problem``.
 
+    A calibrated parameter the file does not vary yet (a recalibration added it) gets its own table, after
+    the last calibrated one: every parameter the calibration leaves uncertain enters the analysis.
+
     Returns
     -------
     list of str
-        The parameters whose bounds changed.
+        The parameters whose bounds changed or that were added.
     """
     path = Path(problem)
     text = path.read_text(encoding="utf-8")
@@ -62,6 +65,12 @@ def sync_calibrated_ranges(problem: str | Path, summary_csv: str | Path) -> list
         bounds = f'min = {lo}\nmax = {hi}\nreason = "{CALIBRATED_REASON}"\n'
         new, n = pat.subn(lambda m, b=bounds: m.group(1) + b, text)
         if n and new != text:
+            changed.append(name)
+        elif not n and not re.search(r'\nname = "' + re.escape(name) + r'"\n', text):
+            block = f'\n[[parameters]]\nname = "{name}"\n{bounds}'
+            last = text.rfind(f'reason = "{CALIBRATED_REASON}"\n')
+            at = last + len(f'reason = "{CALIBRATED_REASON}"\n') if last >= 0 else len(text)
+            new = text[:at] + block + text[at:]
             changed.append(name)
         text = new
     write_text_atomic(path, text)
