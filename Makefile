@@ -61,8 +61,8 @@ benchmark: venv
 bench-uncertain: venv
 	$(BIN)/python benchmarks/bench_uncertain.py --save benchmarks/results/bench_uncertain.json
 
-# The default calibration against the method it replaced (pyabc's own proposal, 25 minutes of ABC), side by side
-# in one run at production settings (issue 15, item 4): about 40 minutes on 2 cores.
+# The default calibration and the logit ABC proposal side by side in one run at production settings (issue 15,
+# item 4; benchmarks/bench_calibration_methods.py): about an hour on 2 cores.
 bench-calibration: venv
 	$(BIN)/python benchmarks/bench_calibration_methods.py --save benchmarks/results/bench_calibration_methods.json
 
@@ -137,7 +137,7 @@ publish-sensitivity: venv
 # table, the calibrated baseline, the benchmarks, every experiment, the sensitivity analysis (ranges from the new
 # posterior), the calibration's checks (coverage, model comparison), the generated passages and the screenshots.
 # Each step resumes what is on disk; about 2 hours on 2 cores. The forecast and stability checks are separate
-# (make forecast-check, make calibration-stability: three default calibrations each, about 30 minutes).
+# (make forecast-check, make calibration-stability: about 90 minutes each).
 results: venv
 	$(MAKE) odd
 	$(MAKE) baseline

@@ -1,15 +1,17 @@
-"""The default calibration against the method it replaced, side by side in one run (issue 15, item 4).
+"""The default calibration against another ABC-SMC proposal, side by side in one run (issue 15, item 4).
 
-Runs ``run_calibration`` twice on the same priors, targets, seed and machine, one after the other:
+Runs ``run_calibration`` once per method on the same priors, targets, seed, budget and machine, one after the
+other:
 
-- ``previous``: pyabc's own multivariate normal proposal (``proposal_ess_share = 0``) with the previous
-  default budget (``--previous-walltime``, 25 minutes of ABC);
-- ``default``: the shipped default (:class:`CalibrationConfig`: the defensive proposal, 7 minutes of ABC).
+- ``default``: the shipped default (:class:`CalibrationConfig`: pyabc's own kernel mixture, 25 minutes of ABC);
+- ``logit``: the kernel mixture fitted in the logit of each prior range with tempered mixture weights
+  (``--proposal logit --proposal-ess-share 0.5``, bantar_sim/studies/calibration/transition.py).
 
 For each it records the wall-clock of the whole calibration (ABC, pattern filter, stage 2, predictive runs),
 the simulations, the generations, the importance weights' effective sample size per generation and the fit
 metrics on the same targets (``fit_metrics.csv``: inside the 90% band, mean absolute error of the median).
-``--save`` writes the record (``make bench-calibration``: about 40 minutes on 2 cores at production settings).
+``--save`` writes the record that calibration/README.md quotes (``make bench-calibration``: about an hour on
+2 cores at production settings; ``--max-walltime`` sets both methods' ABC budget).
 
     .venv/bin/python benchmarks/bench_calibration_methods.py --save benchmarks/results/bench_calibration_methods.json
     .venv/bin/python benchmarks/bench_calibration_methods.py --tiny      # smoke test: tiny city, 1 generation each
@@ -38,7 +40,8 @@ from bantar_sim.studies.calibration import CalibrationConfig, run_calibration  #
 
 #: Issue 15, item 4: the default calibration in at most 10 minutes on 2 cores, including predictive runs.
 TARGET_S = 10 * 60
-PREVIOUS_WALLTIME = 25.0
+#: (label, proposal, proposal_ess_share) of each method compared.
+METHODS = (("default", CalibrationConfig.proposal, CalibrationConfig.proposal_ess_share), ("logit", "logit", 0.5))
 
 
 def _one(label: str, config: CalibrationConfig) -> dict:
@@ -51,7 +54,8 @@ def _one(label: str, config: CalibrationConfig) -> dict:
     fit = pd.read_csv(out / "fit_metrics.csv")
     post = pd.read_csv(out / "posterior_summary.csv")
     return {
-        "method": label, "proposal_ess_share": config.proposal_ess_share, "max_walltime_min": config.max_walltime,
+        "method": label, "proposal": config.proposal, "proposal_ess_share": config.proposal_ess_share,
+        "max_walltime_min": config.max_walltime,
         "wall_clock_s": round(wall, 1), "meets_target": wall <= TARGET_S,
         "generations": prov.get("generations"), "simulations": prov.get("total_simulations"),
         "stopped_because": prov.get("stopped_because"),
@@ -67,7 +71,7 @@ def _one(label: str, config: CalibrationConfig) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=CalibrationConfig.seed)
-    ap.add_argument("--previous-walltime", type=float, default=PREVIOUS_WALLTIME)
+    ap.add_argument("--max-walltime", type=float, default=CalibrationConfig.max_walltime)
     ap.add_argument("--tiny", action="store_true", help="tiny city, 4 particles, 1 generation (smoke test)")
     ap.add_argument("--save", type=Path, default=None)
     a = ap.parse_args()
@@ -75,14 +79,13 @@ def main() -> None:
                  pattern_reps=1) if a.tiny else {}
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_cal_") as tmp:
-        for label, share, walltime in (("previous", 0.0, a.previous_walltime),
-                                       ("default", CalibrationConfig.proposal_ess_share,
-                                        CalibrationConfig.max_walltime)):
-            cfg = CalibrationConfig(seed=a.seed, proposal_ess_share=share, max_walltime=walltime,
+        for label, proposal, share in METHODS:
+            cfg = CalibrationConfig(seed=a.seed, proposal=proposal, proposal_ess_share=share,
+                                    max_walltime=a.max_walltime,
                                     prior=ROOT / "calibration" / "priors.toml",
                                     out=Path(tmp) / label, db=Path(tmp) / f"{label}.db",
                                     command=f"bench_calibration_methods ({label})", **extra)
-            print(f"--- {label}: proposal_ess_share {share}, max_walltime {walltime} min", flush=True)
+            print(f"--- {label}: proposal {proposal}, ess share {share}, max_walltime {a.max_walltime} min", flush=True)
             rows.append(_one(label, cfg))
             print(json.dumps({k: rows[-1][k] for k in ("wall_clock_s", "generations", "simulations")}), flush=True)
     record = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "model_version": MODEL_VERSION,

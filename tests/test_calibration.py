@@ -86,8 +86,8 @@ def test_small_calibration_end_to_end(small_run):
         assert prov["point_distance"] == pytest.approx(pat["distance"].min())
     assert ("NO particle" in prov["point"]) == (not pat["passes"].any())
     assert prov["seed"] == 2014 and prov["population_size"] == 12 and prov["generations"] == 2
-    # issue 15: the default proposal is the defensive one, and every generation's effective sample size is kept
-    assert prov["proposal_ess_share"] == 0.5
+    # issue 15: the proposal is recorded, and every generation's effective sample size is kept
+    assert prov["proposal"] == "native" and prov["proposal_ess_share"] == 0.0
     ess = prov["effective_sample_size_per_generation"]
     assert len(ess) == 2 and all(1 <= e <= 12 for e in ess)
     w = history(db).get_distribution(m=0, t=1)[1]
@@ -223,7 +223,8 @@ def test_bad_options_rejected(tmp_path, capsys):
                            (["--truth", "x=1"], "--truth applies only with --synthetic"),
                            (["--synthetic", "--truth", "base_utility=5"], "outside its prior"),
                            (["--max-walltime", "0"], "--max-walltime must be"),
-                           (["--proposal-ess-share", "1.5"], "--proposal-ess-share must be a number in [0, 1]")]:
+                           (["--proposal-ess-share", "1.5"], "--proposal-ess-share must be a number in [0, 1]"),
+                           (["--proposal", "box"], "--proposal must be one of native, logit")]:
         rc, out, db = calibrate(tmp_path, *extra)
         assert rc == 2, extra
         assert message in capsys.readouterr().err, extra

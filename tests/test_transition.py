@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bantar_sim.studies.calibration.transition import DefensiveTransition
+from bantar_sim.studies.calibration.transition import DefensiveTransition, LogitTransition
 from bantar_sim.studies.calibration.weights import effective_sample_size, tempered_weights
 
 
@@ -64,6 +64,44 @@ def test_defensive_transition_samples_and_evaluates_the_same_tempered_mixture():
         DefensiveTransition(min_ess_share=0)
 
 
+def test_logit_transition_is_a_density_on_the_prior_box_and_samples_inside_it():
+    """The proposal in the logit of the prior ranges: its density (inner mixture x Jacobian) integrates to 1
+    over the range, every draw falls inside, the mass piled near a bound is proposed near it, and pdf agrees
+    for a Series and a DataFrame row."""
+    from scipy import integrate
+    rng = np.random.default_rng(4)
+    one = pd.DataFrame({"a": 0.1 + 0.9 * rng.uniform(0, 1, 40) ** 3})                  # piled near the low bound
+    tr1 = LogitTransition({"a": 0.1}, {"a": 1.0}, min_ess_share=0.5)
+    tr1.fit(one, np.ones(40))
+    total, _ = integrate.quad(lambda a: tr1.pdf(pd.Series({"a": a})), 0.1, 1.0, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-3)
+    X = pd.DataFrame({"a": rng.uniform(0, 1, 40) ** 3, "b": rng.uniform(-2, 6, 40)})
+    tr = LogitTransition({"a": 0.0, "b": -2.0}, {"a": 1.0, "b": 6.0}, min_ess_share=0.5)
+    tr.fit(X, np.ones(40))
+    np.random.seed(5)
+    draws = tr.rvs(3000)
+    assert draws["a"].between(0, 1).all() and draws["b"].between(-2, 6).all()
+    assert (draws["a"] < 0.05).mean() > 0.1
+    rows = X.iloc[:4]
+    assert np.allclose(tr.pdf(rows), [tr.pdf(rows.iloc[i]) for i in range(4)])
+    with pytest.raises(ValueError, match="low < high"):
+        LogitTransition({"a": 1.0}, {"a": 1.0})
+
+
+def test_the_calibration_builds_the_proposal_it_is_asked_for():
+    import pyabc
+
+    from bantar_sim.studies.calibration.abc import build_transitions
+    from bantar_sim.studies.calibration.config import CalibrationConfig
+    variants = CalibrationConfig().resolve().variants
+    native = build_transitions(variants, "native", 0.0)[0]
+    assert type(native) is pyabc.MultivariateNormalTransition
+    assert isinstance(build_transitions(variants, "native", 0.5)[0], DefensiveTransition)
+    logit = build_transitions(variants, "logit", 0.5)[0]
+    assert isinstance(logit, LogitTransition) and isinstance(logit.inner, DefensiveTransition)
+    assert set(logit.lows) == {p.name for p in variants[0].priors}
+
+
 def _toy_abc(transition, seed: int, tmp_path, name: str):
     """ABC-SMC on y = theta_1 + theta_2 + noise (a ridge), uniform priors on [-5, 5]^2, observed y = 1."""
     import pyabc
@@ -77,7 +115,7 @@ def _toy_abc(transition, seed: int, tmp_path, name: str):
                        sampler=pyabc.sampler.SingleCoreSampler(), transitions=transition,
                        eps=pyabc.QuantileEpsilon(alpha=0.5))
     abc.new(f"sqlite:///{tmp_path / name}.db", {"y": 1.0})
-    h = abc.run(max_nr_populations=8)
+    h = abc.run(max_nr_populations=6)
     return h, [effective_sample_size(h.get_distribution(t=t)[1]) for t in range(h.max_t + 1)]
 
 
@@ -95,3 +133,51 @@ def test_defensive_proposal_keeps_the_weights_spread_on_a_ridge(tmp_path):
     _, ess_plain = _toy_abc(pyabc.MultivariateNormalTransition(), 7, tmp_path, "plain")
     if min(ess) >= 50:
         assert ess_plain == pytest.approx(ess)
+
+
+# ------------------------------------------------------------------ what calibration/README.md says of them
+def test_weights_passage_says_how_many_particles_the_posterior_rests_on(tmp_path):
+    from bantar_sim.studies.calibration.readme import posterior_weights_markdown
+    w = np.r_[0.8, np.full(99, 0.2 / 99)]
+    post = pd.DataFrame({"a": np.arange(100.0), "weight": w, "passes_patterns": [True] * 100})
+    post.to_csv(tmp_path / "posterior.csv", index=False)
+    text = posterior_weights_markdown(tmp_path / "posterior.csv")[0]
+    assert f"effective sample size {effective_sample_size(w):.1f}" in text and "carries 80%" in text
+    assert "understate how uncertain" in text
+    post["weight"] = 1.0 / 100
+    post.to_csv(tmp_path / "posterior.csv", index=False)
+    text = posterior_weights_markdown(tmp_path / "posterior.csv")[0]
+    assert "effective sample size 100.0" in text and "understate" not in text
+
+
+def test_method_benchmark_passage_quotes_the_record_and_judges_the_time(tmp_path):
+    import json
+
+    from bantar_sim.model.version import MODEL_VERSION
+    from bantar_sim.studies.calibration.readme import method_benchmark_markdown
+    fit = [{"target": "RTs proposed to the city, per sub-district (2014–2020)", "n": 11, "inside_90": 10,
+            "mean_abs_error_median": 2.5},
+           {"target": "cumulative winners per sub-district (2014–2020)", "n": 11, "inside_90": 11,
+            "mean_abs_error_median": 1.5}]
+    rec = {"date": "2026-12-03T08:00:00+00:00", "model_version": MODEL_VERSION, "cpus": 2, "seed": 2014,
+           "target_s": 600, "methods": [
+               {"method": "default", "proposal": "native", "proposal_ess_share": 0.0, "max_walltime_min": 25.0,
+                "wall_clock_s": 1680.0,
+                "generations": 10, "simulations": 9000, "effective_sample_size_per_generation": [200, 30, 2.5],
+                "fit": fit, "posterior_90_width_over_prior": {"a": 0.1, "b": 0.3}},
+               {"method": "logit", "proposal": "logit", "proposal_ess_share": 0.5, "max_walltime_min": 7.0,
+                "wall_clock_s": 570.0,
+                "generations": 6, "simulations": 3500, "effective_sample_size_per_generation": [200, 120, 90.5],
+                "fit": fit, "posterior_90_width_over_prior": {"a": 0.5, "b": 0.7}}]}
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(rec))
+    text = "\n".join(method_benchmark_markdown(path))
+    assert "`default` took 28 minutes, over the 10 minutes issue 15 asks; `logit` took 9.5 minutes, within" in text
+    assert ("| `logit` | logit, weights kept at ESS ≥ 0.5 N | 7 min | 9.5 min | 6 | 3,500 | 200, 120, 90.5 | "
+            "10 of 11, error 2.5 |") in text
+    assert "| `default` | native | 25 min | 28 min |" in text and "Made on model" not in text
+    rec["methods"][1]["wall_clock_s"] = 700.0
+    rec["model_version"] = "0.0.1+old"
+    path.write_text(json.dumps(rec))
+    text = "\n".join(method_benchmark_markdown(path))
+    assert "`logit` took 11.7 minutes, over the 10 minutes" in text and "Made on model 0.0.1+old" in text

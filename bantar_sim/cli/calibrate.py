@@ -52,9 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="stop when a generation accepts fewer than this share of simulations (default %(default)s)")
     g.add_argument("--epsilon-quantile", type=float, default=D.epsilon_quantile,
                    help="epsilon schedule: next epsilon = this quantile of the last distances (default %(default)s)")
+    g.add_argument("--proposal", default=D.proposal,
+                   help="ABC-SMC proposal: native (pyabc's kernel mixture in the parameters' units) or logit (the "
+                        "same in the logit of each prior range; default %(default)s)")
     g.add_argument("--proposal-ess-share", type=float, default=D.proposal_ess_share,
                    help="the proposal's mixture weights keep at least this share of the population as effective "
-                        "sample size (0: pyabc's own transition; default %(default)s)")
+                        "sample size (0: as pyabc fits them; default %(default)s)")
     g.add_argument("--seed", type=int, default=D.seed, help="base seed (default %(default)s)")
     g = parser.add_argument_group("files")
     g.add_argument("--db", default=None,
@@ -117,7 +120,8 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
     return CalibrationConfig(
         population_size=args.population_size, max_populations=args.max_populations, max_walltime=args.max_walltime,
         min_epsilon=args.min_epsilon, min_acceptance_rate=args.min_acceptance_rate,
-        epsilon_quantile=args.epsilon_quantile, proposal_ess_share=args.proposal_ess_share, seed=args.seed,
+        epsilon_quantile=args.epsilon_quantile, proposal=args.proposal,
+        proposal_ess_share=args.proposal_ess_share, seed=args.seed,
         predictive_runs=args.predictive_runs, pattern_reps=args.pattern_reps,
         pattern_filter=not args.no_pattern_filter, patterns_only=args.patterns_only,
         train_years=args.train_years, synthetic=args.synthetic, truth=list(args.truth),

@@ -94,14 +94,21 @@ def build_distance(spec: StatSpec):
 
 
 # ------------------------------------------------------------------------------------ resume
-def build_transitions(n_models: int, ess_share: float) -> list:
-    """One proposal per model: the defensive kernel mixture (``ess_share`` > 0) or pyabc's own (0)."""
+def build_transitions(variants, proposal: str, ess_share: float) -> list:
+    """One proposal per model (:data:`~bantar_sim.studies.calibration.config.PROPOSALS`, config docstring)."""
     import pyabc
 
-    from bantar_sim.studies.calibration.transition import DefensiveTransition
-    if ess_share > 0:
-        return [DefensiveTransition(min_ess_share=ess_share) for _ in range(n_models)]
-    return [pyabc.MultivariateNormalTransition() for _ in range(n_models)]
+    from bantar_sim.studies.calibration.transition import DefensiveTransition, LogitTransition
+    out = []
+    for v in variants:
+        if proposal == "logit":
+            out.append(LogitTransition({p.name: p.low for p in v.priors}, {p.name: p.high for p in v.priors},
+                                       min_ess_share=ess_share))
+        elif ess_share > 0:
+            out.append(DefensiveTransition(min_ess_share=ess_share))
+        else:
+            out.append(pyabc.MultivariateNormalTransition())
+    return out
 
 
 def config_fingerprint(run: ResolvedCalibration) -> str:
@@ -114,6 +121,7 @@ def config_fingerprint(run: ResolvedCalibration) -> str:
         "priors": [(v.name, v.settings, [(p.name, p.low, p.high) for p in v.priors]) for v in run.variants],
         "truth": run.truth, "population_size": c.population_size, "seed": c.seed,
         "epsilon_quantile": c.epsilon_quantile, "model_version": MODEL_VERSION,
+        **({"proposal": c.proposal} if c.proposal != "native" else {}),
         **({"proposal_ess_share": c.proposal_ess_share} if c.proposal_ess_share else {}),
     })
 
@@ -216,7 +224,7 @@ def run_abc(run: ResolvedCalibration, observed: dict, fp: str, resume_id: int | 
             # exactly the same path (pyabc caches the population it calibrates from inside one object).
             return pyabc.ABCSMC(models, priors, build_distance(run.spec), population_size=c.population_size,
                                 sampler=sampler, eps=pyabc.QuantileEpsilon(alpha=c.epsilon_quantile),
-                                transitions=build_transitions(len(models), c.proposal_ess_share))
+                                transitions=build_transitions(run.variants, c.proposal, c.proposal_ess_share))
         if resume_id is not None:
             history = fresh_abc().load(db_url, resume_id)
             done = history.max_t + 1

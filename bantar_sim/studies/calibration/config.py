@@ -39,6 +39,7 @@ from bantar_sim.studies.inputs import CALIBRATED_RELATIVE, PRIORS_RELATIVE, proj
 
 START_YEAR = YEARS[0]
 EXECUTOR_KINDS = ("serial", "process", "dask")
+PROPOSALS = ("native", "logit")
 MODES = ("calibrate", "synthetic", "heldout", "compare")
 OUTPUT_ROOT = Path("outputs") / "calibration"
 
@@ -50,13 +51,16 @@ class CalibrationConfig:
     Parameters
     ----------
     population_size, max_populations, max_walltime, min_epsilon, min_acceptance_rate, epsilon_quantile :
-        The ABC-SMC budget and schedule (``max_walltime`` in minutes: the ABC generations' share of the
-        default calibration's 10 minutes on 2 cores; the pattern filter, stage 2 and the predictive runs
-        take about 2 more).
+        The ABC-SMC budget and schedule (``max_walltime`` in minutes; the pattern filter, stage 2 and the
+        predictive runs take about 2 more).
+    proposal : str
+        ``native``: pyabc's multivariate normal kernel mixture in the parameters' own units (the default);
+        ``logit``: the same mixture fitted in the logit of each prior range
+        (:class:`~bantar_sim.studies.calibration.transition.LogitTransition`: no kernel mass outside the
+        prior's box). Issue 15: the importance weights of the native proposal collapse on this model.
     proposal_ess_share : float
         The proposal's mixture weights keep at least this share of the population as effective sample size
-        (:class:`~bantar_sim.studies.calibration.transition.DefensiveTransition`); 0: pyabc's own
-        multivariate normal transition, whose weights collapse on this model (the method before issue 15).
+        (:class:`~bantar_sim.studies.calibration.transition.DefensiveTransition`); 0: as pyabc fits them.
     seed : int
         Base seed of pyabc's draws, the particles' simulations, the predictive runs and the filter.
     predictive_runs : int
@@ -89,8 +93,9 @@ class CalibrationConfig:
 
     population_size: int = 200
     max_populations: int = 10
-    max_walltime: float = 7.0
-    proposal_ess_share: float = 0.5
+    max_walltime: float = 25.0
+    proposal: str = "native"
+    proposal_ess_share: float = 0.0
     min_epsilon: float = 0.0
     min_acceptance_rate: float = 0.01
     epsilon_quantile: float = 0.5
@@ -161,8 +166,9 @@ class CalibrationConfig:
         need("min_acceptance_rate", num(self.min_acceptance_rate) and 0 <= self.min_acceptance_rate < 1,
              "a number in [0, 1)")
         need("epsilon_quantile", num(self.epsilon_quantile) and 0 < self.epsilon_quantile < 1, "a number in (0, 1)")
+        need("proposal", self.proposal in PROPOSALS, f"one of {', '.join(PROPOSALS)}")
         need("proposal_ess_share", num(self.proposal_ess_share) and 0 <= self.proposal_ess_share <= 1,
-             "a number in [0, 1] (0: pyabc's own transition)")
+             "a number in [0, 1] (0: the mixture weights as pyabc fits them)")
         need("seed", num(self.seed, int) and 0 <= self.seed < 2**63, "an integer in [0, 2**63)")
         need("predictive_runs", num(self.predictive_runs, int) and 4 <= self.predictive_runs <= 100_000,
              "an integer in [4, 100000]")
