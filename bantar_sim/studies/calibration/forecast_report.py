@@ -171,13 +171,16 @@ def forecast_results_markdown(calibration_folder: str | Path) -> list[str]:
     summary = pd.read_csv(folder / "forecast_summary.csv")
     s = prov["settings"]
     clock = ", ".join(f"{o}: {fmt(t)} s" for o, t in prov["wall_clock_s_per_origin"].items())
-    size = {k: "of the priors file" if s.get(k) is None else s[k] for k in ("scale", "households_per_rt")}
+    if s.get("scale") is None and s.get("households_per_rt") is None:
+        size_text = "scale and households per RT of the priors file's [settings]"
+    else:
+        size = {k: "of the priors file" if s.get(k) is None else s[k] for k in ("scale", "households_per_rt")}
+        size_text = f"scale {size['scale']}, {size['households_per_rt']} households per RT"
     out = [f"Rolling-origin forecasts (`results/forecast/`, `make forecast-check`): `{prov['command']}` (seed "
            f"{prov['seed']}, git commit {str(prov['git_commit'])[:10]}, model version {prov['model_version']}); "
            f"priors `{Path(prov['priors']).name}`; origins {', '.join(str(o) for o in s['origins'])}, population "
            f"{s['population_size']}, up to {s['max_populations']} generations and {fmt(s['max_walltime'])} minutes "
-           f"per origin, {s['predictive_runs']} predictive runs, scale {size['scale']}, "
-           f"{size['households_per_rt']} households per RT; wall-clock per origin {clock}."
+           f"per origin, {s['predictive_runs']} predictive runs, {size_text}; wall-clock per origin {clock}."
            + stale_note(prov["model_version"], "make forecast-check"), ""]
     rows = [(r["origin"], r["level"], r["n"], fmt(r["crps_model"]), fmt(r["crps_last"]), fmt(r["crps_mean"]),
              fmt(r["skill_vs_last"], 2), fmt(r["skill_vs_mean"], 2), fmt(r["coverage90_model"], 2))
