@@ -20,6 +20,7 @@ from bantar_sim.studies.calibration.forecast_report import forecast_results_mark
 from bantar_sim.studies.calibration.published import stale_note
 from bantar_sim.studies.calibration.sbc_publish import sbc_results_markdown
 from bantar_sim.studies.calibration.stability import stability_markdown
+from bantar_sim.studies.calibration.subdistrict_effects import OFFSET
 from bantar_sim.studies.calibration.targets import load_priors
 from bantar_sim.studies.calibration.weights import effective_sample_size
 
@@ -263,12 +264,14 @@ def subdistrict_effects_markdown(path: str | Path, params: dict) -> list[str]:
     rows = [(r.subdistrict, f"{r.leadership_z:+.2f}", f"{sd * r.leadership_z:+.2f}", f"{r.screening_u:+.2f}",
              f"{np.exp(ssd * r.screening_u):.2f}", f"{r.proposals_published:.0f} / {r.proposals_simulated:.1f}",
              f"{r.winners_published:.0f} / {r.winners_simulated:.1f}") for r in tab.itertuples()]
-    err = np.abs(np.log((tab["proposals_simulated"] + 0.5) / (tab["proposals_published"] + 0.5)))
-    err_w = np.abs(np.log((tab["winners_simulated"] + 0.5) / (tab["winners_published"] + 0.5)))
+    def mean_log_error(stat: str) -> float:     # the fit's own measure: logs of the counts plus OFFSET
+        ratio = (tab[f"{stat}_simulated"] + OFFSET) / (tab[f"{stat}_published"] + OFFSET)
+        return float(np.abs(np.log(ratio)).mean())
     return [f"Stage 2 (`subdistrict_effects.csv`): the named sub-district effects fitted at the calibrated set's "
             f"globals (`subdistrict_sd` {fmt(sd)}, `screening_sd` {fmt(ssd)}), each sub-district's two effects "
             "to its own two Table 3 counts with an N(0, 1) penalty; simulated = the mean of the fit's last "
-            f"round (mean |log error| {float(err.mean()):.3f} on proposals, {float(err_w.mean()):.3f} on "
+            f"round (mean |log error| {mean_log_error('proposals'):.3f} on proposals, "
+            f"{mean_log_error('winners'):.3f} on "
             "winners). These counts are fitted in-sample, so the proposals and cumulative winners per "
             "sub-district in the fit table above are evidence of a good fit, not of prediction; experiments "
             "that draw other posterior particles keep these standardised effects and scale them by the "

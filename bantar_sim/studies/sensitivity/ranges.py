@@ -59,17 +59,18 @@ def sync_calibrated_ranges(problem: str | Path, summary_csv: str | Path) -> list
     path = Path(problem)
     text = path.read_text(encoding="utf-8")
     changed = []
+    reason_line = f'reason = "{CALIBRATED_REASON}"\n'
     for name, (lo, hi) in posterior_ranges(summary_csv).items():
         pat = re.compile(r'(\[\[parameters\]\]\nname = "' + re.escape(name) + r'"\n)min = [^\n]*\nmax = [^\n]*\n'
                          r'reason = [^\n]*\n')
-        bounds = f'min = {lo}\nmax = {hi}\nreason = "{CALIBRATED_REASON}"\n'
+        bounds = f'min = {lo}\nmax = {hi}\n{reason_line}'
         new, n = pat.subn(lambda m, b=bounds: m.group(1) + b, text)
         if n and new != text:
             changed.append(name)
         elif not n and not re.search(r'\nname = "' + re.escape(name) + r'"\n', text):
             block = f'\n[[parameters]]\nname = "{name}"\n{bounds}'
-            last = text.rfind(f'reason = "{CALIBRATED_REASON}"\n')
-            at = last + len(f'reason = "{CALIBRATED_REASON}"\n') if last >= 0 else len(text)
+            last = text.rfind(reason_line)
+            at = last + len(reason_line) if last >= 0 else len(text)
             new = text[:at] + block + text[at:]
             changed.append(name)
         text = new
