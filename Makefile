@@ -61,8 +61,9 @@ benchmark: venv
 bench-uncertain: venv
 	$(BIN)/python benchmarks/bench_uncertain.py --save benchmarks/results/bench_uncertain.json
 
-# The default calibration and the logit ABC proposal side by side in one run at production settings (issue 15,
-# item 4; benchmarks/bench_calibration_methods.py): about an hour on 2 cores.
+# The default calibration (a reference table) and the previous default (ABC-SMC, 25 minutes) side by side in one
+# run at production settings (issue 15, item 4; benchmarks/bench_calibration_methods.py): about 40 minutes on
+# 2 cores. calibration/README.md's results block quotes the record (then make docs).
 bench-calibration: venv
 	$(BIN)/python benchmarks/bench_calibration_methods.py --save benchmarks/results/bench_calibration_methods.json
 
@@ -72,6 +73,9 @@ bench-batch: venv
 bench-cluster: venv
 	$(BIN)/python -m pytest -q -m cluster tests/test_cluster.py
 
+# The default calibration (issue 15: rejection ABC on a reference table of 2,500 prior simulations, under 10
+# minutes on 2 cores) into outputs/calibration/calibrate/; the table's runs in outputs/calibration/abc_reference/
+# (a rerun reuses them). `bantar-sim calibrate --promote outputs/calibration/calibrate` makes it the shipped set.
 calibrate: venv
 	$(BIN)/bantar-sim calibrate
 
@@ -81,17 +85,17 @@ calibrate: venv
 forecast-check: venv
 	$(BIN)/bantar-sim forecast-check --publish
 
-# Coverage of the calibration (issue 15): 3,000 reference simulations + 100 truths at the priors file's
+# Coverage of the calibration (issue 15): 2,500 reference simulations (the default calibration's table) + 100 truths at the priors file's
 # production [settings], 400 members of the table left out in turn as further truths (no extra simulation);
 # results in outputs/calibration/sbc/ (the simulations in its runs/: a rerun resumes), published (--publish:
 # tables, figure, report; refused for another model version) to calibration/results/sbc/, which
 # calibration/README.md's results block and docs/ODD.md's identification block quote (then make docs).
 sbc: venv
-	$(BIN)/bantar-sim sbc --reference 3000 --truths 100 --loo-truths 400 --publish
+	$(BIN)/bantar-sim sbc --reference 2500 --truths 100 --loo-truths 400 --publish
 
 # Stability of the calibrated point (issue 15): the default calibration (make calibrate's settings) with seeds 2014,
-# 2015 and 2016, each into outputs/calibration/stability/seed_<seed>/ (pyabc histories beside it: a rerun
-# resumes); the point's spread across seeds against the posterior 90% interval widths, published to
+# 2015 and 2016, each into outputs/calibration/stability/seed_<seed>/ (its reference table beside it: a rerun
+# reuses it); the point's spread across seeds against the posterior 90% interval widths, published to
 # calibration/results/stability/ (calibration/README.md's results block quotes it; then make docs). About 3 x the
 # default calibration's wall-clock.
 calibration-stability: venv

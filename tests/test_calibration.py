@@ -32,7 +32,7 @@ SMALL = ["--scale", "0.05", "--households-per-rt", "20", "--predictive-runs", "1
 
 def calibrate(tmp_path, *extra, name="run", pop=12, gens=2, executor="serial"):
     out, db = tmp_path / name, tmp_path / f"{name}.db"
-    argv = ["calibrate", *SMALL, "--population-size", str(pop), "--max-populations", str(gens),
+    argv = ["calibrate", *SMALL, "--method", "abc-smc", "--population-size", str(pop), "--max-populations", str(gens),
             "--executor", executor, "--db", str(db), "--out", str(out), *extra]
     return cli.main(argv), out, db
 
@@ -323,7 +323,8 @@ def test_patterns_only_rewrites_the_calibrated_set(small_run, tmp_path, capsys):
     work = tmp_path / "cal"
     shutil.copytree(out, work)
     (work / "patterns.csv").unlink()
-    rc = cli.main(["calibrate", *SMALL, "--patterns-only", "--pattern-reps", "1", "--executor", "serial",
+    rc = cli.main(["calibrate", *SMALL, "--method", "abc-smc", "--patterns-only", "--pattern-reps", "1",
+                   "--executor", "serial",
                    "--out", str(work), "--db", str(tmp_path / "unused.db")])
     assert rc == 0 and not (tmp_path / "unused.db").exists()           # no ABC ran
     pat = pd.read_csv(work / "patterns.csv")
@@ -332,13 +333,16 @@ def test_patterns_only_rewrites_the_calibrated_set(small_run, tmp_path, capsys):
     assert prov["pattern_reps"] == 1 and "--patterns-only" in prov["pattern_filter_command"]
     assert prov["seed"] == 2014                                        # the ABC's provenance is kept
     assert "pattern filter" in (work / "patterns_summary.txt").read_text()
-    rc = cli.main(["calibrate", *SMALL, "--patterns-only", "--no-pattern-filter", "--out", str(work)])
+    rc = cli.main(["calibrate", *SMALL, "--method", "abc-smc", "--patterns-only", "--no-pattern-filter", "--out",
+                   str(work)])
     assert rc == 2 and "--patterns-only applies only" in capsys.readouterr().err
 
 
 # ------------------------------------------- issue 13: results never replace the shipped set by themselves
-TINY = ["--population-size", "2", "--max-populations", "1", "--predictive-runs", "4", "--pattern-reps", "1",
-        "--scale", "0.05", "--households-per-rt", "20", "--executor", "serial", "--no-progress"]
+COMMON = ["--predictive-runs", "4", "--pattern-reps", "1", "--scale", "0.05", "--households-per-rt", "20",
+          "--executor", "serial", "--no-progress"]
+TINY = ["--reference", "40", *COMMON]                 # the default method: a reference table
+TINY_SMC = ["--method", "abc-smc", "--population-size", "2", "--max-populations", "1", *COMMON]
 
 
 def _snapshot(folder: Path) -> dict:
@@ -351,9 +355,10 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _set_passing(result: Path, n: int) -> None:
+def _set_passing(result: Path, n: int, point_passes: bool = True) -> None:
     text = (result / "calibrated.toml").read_text()
     text = re.sub(r"(?m)^particles_passing_patterns = \d+$", f"particles_passing_patterns = {n}", text)
+    text = re.sub(r"(?m)^point_passes_patterns = \w+$", f"point_passes_patterns = {str(point_passes).lower()}", text)
     (result / "calibrated.toml").write_text(text)
     post = pd.read_csv(result / "posterior.csv")
     post["passes_patterns"] = np.arange(len(post)) < n
@@ -370,9 +375,9 @@ def test_calibrate_writes_its_own_folder_and_promote_is_explicit(tmp_path, monke
     result = project / "outputs" / "calibration" / "calibrate"
     prov = tomllib.loads((result / "calibrated.toml").read_text())["provenance"]
     assert prov["calibrated_parameters"] == load_priors(PRIORS).names and prov["model_version"]
-    medoid, passing = "weighted medoid of the passing particles", prov["particles_passing_patterns"] > 0
-    assert (medoid in printed) == passing
-    assert (medoid in (result / "summary.txt").read_text()) == passing
+    assert prov["method"] == "reference" and prov["point"] in printed
+    assert prov["point"] in (result / "summary.txt").read_text()
+    assert prov["point"].startswith("weighted med") == (prov["particles_passing_patterns"] > 0)
     assert "--promote outputs/calibration/calibrate" in printed
 
     zero = tmp_path / "zero"
@@ -380,6 +385,13 @@ def test_calibrate_writes_its_own_folder_and_promote_is_explicit(tmp_path, monke
     _set_passing(zero, 0)
     assert cli.main(["calibrate", "--promote", str(zero)]) == 2
     assert "no particle passes" in capsys.readouterr().err
+    assert _snapshot(project / "calibration") == before
+
+    failing = tmp_path / "failing"            # the point itself fails the patterns when re-simulated: refused
+    shutil.copytree(result, failing)
+    _set_passing(failing, 1, point_passes=False)
+    assert cli.main(["calibrate", "--promote", str(failing)]) == 2
+    assert "does not show the secondary patterns" in capsys.readouterr().err
     assert _snapshot(project / "calibration") == before
 
     good = tmp_path / "good"
@@ -393,6 +405,7 @@ def test_calibrate_writes_its_own_folder_and_promote_is_explicit(tmp_path, monke
     assert new["promotion"]["replaced_model_version"] == old["provenance"]["model_version"]
     assert new["params"] == tomllib.loads((good / "calibrated.toml").read_text())["params"]
     assert after[Path("posterior.csv")] == (good / "posterior.csv").read_bytes()
+    assert after[Path("fit_metrics_point.csv")] == (good / "fit_metrics_point.csv").read_bytes()   # the set's own fit
     # stage 2's named effects travel with the set; a result without them leaves no older file behind
     effects = Path("subdistrict_effects.csv")
     assert after.get(effects) == ((good / effects).read_bytes() if (good / effects).is_file() else None)
@@ -412,7 +425,7 @@ def test_first_generation_unfinished_stops_with_our_message(tmp_path, capsys):
     out = tmp_path / "res"
     out.mkdir()
     (out / "calibration.json").write_text("previous results")
-    rc = cli.main(["calibrate", *TINY, "--population-size", "6", "--min-acceptance-rate", "0.99",
+    rc = cli.main(["calibrate", *TINY_SMC, "--population-size", "6", "--min-acceptance-rate", "0.99",
                    "--out", str(out), "--db", str(tmp_path / "a.db")])
     err = capsys.readouterr().err
     assert rc == 1, err
@@ -450,7 +463,7 @@ def test_binary_calibrated_set_is_exit_2(tmp_path, monkeypatch, capsys):
     (project / "calibration" / "calibrated.toml").write_bytes(b"\x00\xff\xfe binary")
     shutil.copy(project / "calibration" / "calibrated.toml", res / "calibrated.toml")
     for argv in (["--synthetic"], ["--patterns-only", "--out", "res"], ["--promote", "calibration"]):
-        rc = cli.main(["calibrate", *TINY, *argv])
+        rc = cli.main(["calibrate", *TINY_SMC, *argv])
         err = capsys.readouterr().err
         assert rc == 2 and "calibrated.toml" in err and "UTF-8" in err, (argv, err)
     assert not (project / "outputs").exists()
@@ -473,9 +486,9 @@ def test_bad_scheduler_address_is_exit_2(tmp_path, capsys):
 
 def test_run_calibration_from_python(tmp_path):
     """The workflow function a notebook calls: typed config in, result object with tables and paths out."""
-    cfg = CalibrationConfig(population_size=4, max_populations=1, predictive_runs=4, pattern_reps=1, scale=0.05,
-                            households_per_rt=20, executor="serial", prior=PRIORS, out=tmp_path / "r",
-                            db=tmp_path / "r.db")
+    cfg = CalibrationConfig(method="abc-smc", population_size=4, max_populations=1, predictive_runs=4,
+                            pattern_reps=1, scale=0.05, households_per_rt=20, executor="serial", prior=PRIORS,
+                            out=tmp_path / "r", db=tmp_path / "r.db")
     res = run_calibration(cfg, progress=False)
     assert res.out == tmp_path / "r" and (res.out / "posterior.csv").is_file()
     assert len(res.posterior) == 4 and res.weights.sum() == pytest.approx(1.0)
@@ -490,7 +503,7 @@ def test_a_second_writer_is_locked_out(tmp_path, capsys):
     out, db = tmp_path / "res", tmp_path / "a.db"
     for held in (out, db):
         with folder_lock(held):
-            rc = cli.main(["calibrate", *TINY, "--out", str(out), "--db", str(db)])
+            rc = cli.main(["calibrate", *TINY_SMC, "--out", str(out), "--db", str(db)])
         err = capsys.readouterr().err
         assert rc == 1 and "being written by another process" in err and "Traceback" not in err
         assert not out.exists() and not db.exists()

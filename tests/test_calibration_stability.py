@@ -52,7 +52,7 @@ def test_tiny_study_end_to_end_and_published(tmp_path, capsys, monkeypatch):
     shutil.copyfile(REPO / "calibration" / "priors.toml", tmp_path / "calibration" / "priors.toml")
     monkeypatch.chdir(tmp_path)            # --publish finds calibration/ from the working directory
     out = tmp_path / "stab"
-    code = cli.main(["calibration-stability", "--seeds", "1,2", "--population-size", "4", "--max-populations", "1",
+    code = cli.main(["calibration-stability", "--seeds", "1,2", "--reference", "40",
                      "--predictive-runs", "4", "--pattern-reps", "1", "--scale", "0.05", "--households-per-rt", "10",
                      "--executor", "serial", "--no-progress", "--out", str(out), "--publish"])
     assert code == 0, capsys.readouterr().err

@@ -159,14 +159,15 @@ def test_the_shipped_calibration_folder_is_refused():
 def test_one_tiny_origin_on_the_real_model_writes_its_files(tmp_path):
     from bantar_sim.engine.executors import make_executor
     out = tmp_path / "forecast"
-    cfg = ForecastConfig(origins=(2018,), population_size=4, max_populations=1, predictive_runs=6, scale=0.05,
+    cfg = ForecastConfig(origins=(2018,), reference=40, predictive_runs=6, scale=0.05,
                          households_per_rt=10, priors=HELDOUT_PRIORS, out=out, executor="serial")
     with make_executor("serial") as ex:
         res = run_forecast_check(cfg, executor=ex, progress=False)
     for f in ("report.md", "forecast.json", "forecast_scores.csv", "forecast_summary.csv", "forecast_city.png",
               "forecast_city_bands.csv", "origin_2018/heldout_coverage.csv", "origin_2018/calibration.json"):
         assert (out / f).is_file(), f
-    assert (tmp_path / "abc_forecast_2018.db").is_file()           # its own pyabc history, beside the folder
+    assert (tmp_path / "abc_forecast_2018_reference").is_dir()     # its own reference table, beside the folder
+    assert "reference table of 40 prior simulations" in (out / "report.md").read_text()
     scores = pd.read_csv(out / "forecast_scores.csv")
     assert sorted(scores["year"].unique()) == [2019, 2020] and len(scores) == 2 * (1 + len(SUBDISTRICTS))
     assert np.isfinite(scores[["crps_model", "crps_last", "crps_mean"]].to_numpy()).all()

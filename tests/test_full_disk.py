@@ -40,8 +40,8 @@ name = "kencana"
 kencana = true
 """
 
-CALIBRATE = ["calibrate", "--population-size", "2", "--predictive-runs", "4", "--pattern-reps", "1", "--scale",
-             "0.05", "--households-per-rt", "20", "--executor", "serial", "--no-progress"]
+CALIBRATE = ["calibrate", "--method", "abc-smc", "--population-size", "2", "--predictive-runs", "4", "--pattern-reps",
+             "1", "--scale", "0.05", "--households-per-rt", "20", "--executor", "serial", "--no-progress"]
 
 # The default executor, a process pool: a batch stopped by an error lets the workers finish the run they
 # compute before the pool is shut (bantar_sim.engine.executors.shutdown_pool): a worker terminated while it

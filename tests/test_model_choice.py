@@ -213,7 +213,7 @@ def test_readme_passage_names_the_method(tmp_path):
      "--reference-per-variant must be an integer in [10, 10000000], got 5"),
     (["--compare-models", "--seeds", "2014,2015", "--rejection-quantile", "0"], "--rejection-quantile must be"),
     (["--compare-models", "--seeds", "2014,2015", "--rejection-quantile", "x"], "--rejection-quantile must be"),
-    (["--compare-models", "--method", "reference"], "--method applies only with --compare-models --seeds"),
+    (["--compare-models", "--method", "reference"], "--method reference with --compare-models needs --seeds"),
 ])
 def test_bad_comparison_flags_refused_in_one_line(tmp_path, capsys, extra, message):
     rc = cli.main(["calibrate", "--no-progress", "--prior", str(PRIORS), "--out", str(tmp_path / "o"), *extra])

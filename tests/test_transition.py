@@ -159,25 +159,27 @@ def test_method_benchmark_passage_quotes_the_record_and_judges_the_time(tmp_path
             "mean_abs_error_median": 2.5},
            {"target": "cumulative winners per sub-district (2014–2020)", "n": 11, "inside_90": 11,
             "mean_abs_error_median": 1.5}]
+    point = [dict(f, inside_90=11, mean_abs_error_median=1.0) for f in fit]
     rec = {"date": "2026-12-03T08:00:00+00:00", "model_version": MODEL_VERSION, "cpus": 2, "seed": 2014,
            "target_s": 600, "methods": [
-               {"method": "default", "proposal": "native", "proposal_ess_share": 0.0, "max_walltime_min": 25.0,
+               {"method": "abc-smc", "proposal": "native", "proposal_ess_share": 0.0, "max_walltime_min": 25.0,
                 "wall_clock_s": 1680.0,
                 "generations": 10, "simulations": 9000, "effective_sample_size_per_generation": [200, 30, 2.5],
                 "fit": fit, "posterior_90_width_over_prior": {"a": 0.1, "b": 0.3}},
-               {"method": "logit", "proposal": "logit", "proposal_ess_share": 0.5, "max_walltime_min": 7.0,
-                "wall_clock_s": 570.0,
-                "generations": 6, "simulations": 3500, "effective_sample_size_per_generation": [200, 120, 90.5],
-                "fit": fit, "posterior_90_width_over_prior": {"a": 0.5, "b": 0.7}}]}
+               {"method": "reference", "described": "reference table of 3000 prior simulations",
+                "wall_clock_s": 570.0, "generations": 0, "simulations": 3000, "effective_sample_size": 712.4,
+                "particles_passing_patterns": 18, "point_passes_patterns": True, "fit": fit, "fit_point": point,
+                "posterior_90_width_over_prior": {"a": 0.5, "b": 0.7}}]}
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(rec))
     text = "\n".join(method_benchmark_markdown(path))
-    assert "`default` took 28 minutes, over the 10 minutes issue 15 asks; `logit` took 9.5 minutes, within" in text
-    assert ("| `logit` | logit, weights kept at ESS ≥ 0.5 N | 7 min | 9.5 min | 6 | 3,500 | 200, 120, 90.5 | "
-            "10 of 11, error 2.5 |") in text
-    assert "| `default` | native | 25 min | 28 min |" in text and "Made on model" not in text
+    assert "`abc-smc` took 28 minutes, over the 10 minutes issue 15 asks; `reference` took 9.5 minutes, within" in text
+    assert ("| `reference` | reference table of 3000 prior simulations | 9.5 min | 3,000 | 712 | 18 | "
+            "10 of 11, error 2.5 | 11 of 11, error 1 | 11 of 11, error 1.5 | 11 of 11, error 1 | 0.6 |") in text
+    assert ("| `abc-smc` | ABC-SMC, native proposal, 25 min of ABC | 28 min | 9,000 | 2.5 | – | 10 of 11, error 2.5 "
+            "| – |") in text and "Made on model" not in text
     rec["methods"][1]["wall_clock_s"] = 700.0
     rec["model_version"] = "0.0.1+old"
     path.write_text(json.dumps(rec))
     text = "\n".join(method_benchmark_markdown(path))
-    assert "`logit` took 11.7 minutes, over the 10 minutes" in text and "Made on model 0.0.1+old" in text
+    assert "`reference` took 11.7 minutes, over the 10 minutes" in text and "Made on model 0.0.1+old" in text

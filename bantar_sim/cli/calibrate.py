@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
-from bantar_sim.cli.common import add_executor_arguments
+from bantar_sim.cli.common import add_executor_arguments, add_method_arguments, flag_value, method_from_args
 from bantar_sim.engine.outputs import OutputFolderError, OutputLockedError, OutputWriteError
 from bantar_sim.studies.calibration import (
     CalibrationConfig,
@@ -39,7 +40,12 @@ D = CalibrationConfig()
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``bantar-sim calibrate`` (each maps to a :class:`CalibrationConfig` field)."""
-    g = parser.add_argument_group("ABC-SMC budget and schedule")
+    add_method_arguments(parser, D.reference, D.accept,
+                         "; always the method of --compare-models alone. With --compare-models --seeds: "
+                         "'reference' (default): ABC random-forest model choice (Pudlo et al. 2016) on a "
+                         "reference table per seed with a rejection-ABC cross-check; 'abc-smc': pyabc model "
+                         "selection per seed (each in --out/seed_<seed>/)")
+    g = parser.add_argument_group("ABC-SMC budget and schedule (--method abc-smc)")
     g.add_argument("--population-size", type=int, default=D.population_size,
                    help="accepted particles per generation (default %(default)s)")
     g.add_argument("--max-populations", type=int, default=D.max_populations,
@@ -88,10 +94,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", default=None, metavar="S1,S2[,...]",
                    help="--compare-models: run the comparison once per seed and report the posterior model "
                         "probabilities per seed and their largest difference")
-    g.add_argument("--method", default=None, metavar="reference|abc-smc",
-                   help="--compare-models --seeds: 'reference' (default): per seed a reference table of prior "
-                        "simulations and ABC random-forest model choice (Pudlo et al. 2016) with a rejection-ABC "
-                        "cross-check; 'abc-smc': pyabc model selection per seed (each in --out/seed_<seed>/)")
     g.add_argument("--reference-per-variant", default=None, metavar="N",
                    help=f"--method reference: prior simulations of each variant per seed (default "
                         f"{CompareConfig.reference_per_variant})")
@@ -116,8 +118,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
-    """The :class:`CalibrationConfig` of the parsed flags (checked later, by the workflow)."""
+    """The :class:`CalibrationConfig` of the parsed flags (checked later, by the workflow).
+
+    Raises
+    ------
+    CalibrationInputError
+        ``--reference`` is not an integer or ``--accept`` not a number.
+    """
     return CalibrationConfig(
+        **method_from_args(args, D.reference, D.accept, CalibrationInputError),
         population_size=args.population_size, max_populations=args.max_populations, max_walltime=args.max_walltime,
         min_epsilon=args.min_epsilon, min_acceptance_rate=args.min_acceptance_rate,
         epsilon_quantile=args.epsilon_quantile, proposal=args.proposal,
@@ -131,13 +140,8 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
 
 
 def _flag_value(text: str | None, cast: type, default, flag: str, allowed: str):
-    """``text`` converted by ``cast`` (the default when the flag was not given); one-line error naming the flag."""
-    if text is None:
-        return default
-    try:
-        return cast(text)
-    except ValueError:
-        raise CalibrationInputError(f"{flag} must be {allowed}, got {text!r}") from None
+    """:func:`~bantar_sim.cli.common.flag_value` with the calibration's error type."""
+    return flag_value(text, cast, default, flag, allowed, CalibrationInputError)
 
 
 def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
@@ -198,12 +202,16 @@ def main(args: argparse.Namespace) -> int:
             done = promote(args.promote)
             print(done.describe())
             return 0
-        comparison_flags = {"--method": args.method, "--reference-per-variant": args.reference_per_variant,
+        comparison_flags = {"--reference-per-variant": args.reference_per_variant,
                             "--rejection-quantile": args.rejection_quantile}
         given = [flag for flag, value in comparison_flags.items() if value is not None]
         if given and args.seeds is None:
             raise CalibrationInputError(f"{given[0]} applies only with --compare-models --seeds S1,S2")
         if args.seeds is not None:
+            if args.reference is not None or args.accept is not None:
+                raise CalibrationInputError(f"{'--reference' if args.reference is not None else '--accept'} applies "
+                                            "to a calibration, not to --compare-models --seeds (see "
+                                            "--reference-per-variant, --rejection-quantile)")
             if not args.compare_models:
                 raise CalibrationInputError("--seeds applies only with --compare-models")
             done = compare_models(compare_config_from_args(args), progress=not args.no_progress)
@@ -212,7 +220,9 @@ def main(args: argparse.Namespace) -> int:
                   + ", ".join(f"{s} {v}" for s, v in done.preferred.items()))
             return 0
         config = config_from_args(args)
+        started = time.perf_counter()
         result = run_calibration(config, progress=not args.no_progress)
+        elapsed = time.perf_counter() - started
     except OutputFolderError as err:
         raise CalibrationInputError(str(err)) from None
     except (CalibrationUnfinishedError, ReferenceTableError, OutputLockedError, OutputWriteError) as err:
@@ -222,8 +232,10 @@ def main(args: argparse.Namespace) -> int:
     if result.mode == "patterns-only":
         print(f"\nwrote {result.out}/: {' '.join(result.files)}")
         return 0
-    print(f"\nwrote {result.out}/: {' '.join(result.files)}\npyabc history: {result.db} (rerun the same command "
-          "to continue it)")
+    stored = ("pyabc history" if config.calibration_method == "abc-smc" else "reference table (batch store)")
+    print(f"\nwrote {result.out}/: {' '.join(result.files)}\n{stored}: {result.db} (rerun the same command to "
+          f"{'continue' if stored == 'pyabc history' else 'reuse'} it)")
     if result.point is not None:
         print(f"this result is not the shipped set; to make it so: bantar-sim calibrate --promote {result.out}")
+    print(f"wall-clock of the whole calibration: {elapsed / 60:.1f} minutes ({elapsed:.0f} s)")
     return 0

@@ -14,7 +14,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bantar_sim.cli.common import add_executor_arguments, check_executor_arguments
+from bantar_sim.cli.common import (
+    add_executor_arguments,
+    add_method_arguments,
+    check_executor_arguments,
+    method_from_args,
+)
 from bantar_sim.engine.outputs import OutputLockedError, OutputWriteError, check_output_folder
 from bantar_sim.studies.calibration import CalibrationInputError, CalibrationUnfinishedError
 from bantar_sim.studies.calibration.config import default_calibration_folder
@@ -54,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help=f"after the study, copy its report and table into calibration/{RESULTS_RELATIVE}/")
     publish.add_argument("--publish-only", action="store_true",
                          help="run nothing: publish the finished study in --out as --publish would")
+    add_method_arguments(parser, D.reference, D.accept)
     add_executor_arguments(parser)
 
 
@@ -67,7 +73,9 @@ def _seeds(text: str) -> tuple[int, ...]:
 def config_from_args(args: argparse.Namespace) -> StabilityConfig:
     """The :class:`StabilityConfig` of the parsed flags (checked by the workflow before any work)."""
     check_executor_arguments(args, CalibrationInputError)
-    return StabilityConfig(seeds=_seeds(args.seeds), population_size=args.population_size,
+    return StabilityConfig(**method_from_args(args, D.reference, D.accept, CalibrationInputError),
+                           seeds=_seeds(args.seeds),
+                           population_size=args.population_size,
                            max_populations=args.max_populations, max_walltime=args.max_walltime,
                            predictive_runs=args.predictive_runs, pattern_reps=args.pattern_reps, scale=args.scale,
                            households_per_rt=args.households_per_rt, prior=args.prior, out=args.out,

@@ -76,3 +76,39 @@ def check_executor_arguments(args: argparse.Namespace, error: type[Exception] = 
             check_scheduler_address(args.scheduler)
         except ValueError as err:
             raise error(str(err)) from None
+
+
+def add_method_arguments(parser, reference: int, accept: float, extra_help: str = "") -> None:
+    """``--method``, ``--reference`` and ``--accept``: how each calibration computes its posterior
+    (:class:`bantar_sim.studies.calibration.CalibrationConfig`; the reference table is the default).
+    """
+    g = parser.add_argument_group("calibration method (issue 15: the reference table is the default)")
+    g.add_argument("--method", default=None, metavar="reference|abc-smc",
+                   help="'reference' (default): rejection ABC on one reference table of prior simulations (the "
+                        "method `make sbc` checks; under 10 minutes on 2 cores); 'abc-smc': pyabc's ABC-SMC (the "
+                        "ABC-SMC options)" + extra_help)
+    g.add_argument("--reference", default=None, metavar="N",
+                   help=f"--method reference: prior simulations in the table (default {reference})")
+    g.add_argument("--accept", default=None, metavar="SHARE",
+                   help=f"--method reference: share of the table accepted, closest first (default {accept})")
+
+
+def method_from_args(args: argparse.Namespace, reference: int, accept: float, error: type[Exception]) -> dict:
+    """``method``, ``reference`` and ``accept`` of the parsed flags (a malformed number: one line naming it)."""
+    return {"method": args.method,
+            "reference": flag_value(args.reference, int, reference, "--reference", "an integer in [10, 10000000]",
+                                    error),
+            "accept": flag_value(args.accept, float, accept, "--accept", "a share in (0, 1]", error)}
+
+
+def flag_value(text: str | None, cast: type, default, flag: str, allowed: str, error: type[Exception] = ParameterError):
+    """``text`` converted by ``cast`` (the default when the flag was not given); one-line error naming the flag.
+
+    Flags read as text and converted here: argparse's own refusal of a malformed number prints the usage too.
+    """
+    if text is None:
+        return default
+    try:
+        return cast(text)
+    except ValueError:
+        raise error(f"{flag} must be {allowed}, got {text!r}") from None

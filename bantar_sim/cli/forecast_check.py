@@ -15,7 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bantar_sim.cli.common import add_executor_arguments, check_executor_arguments
+from bantar_sim.cli.common import (
+    add_executor_arguments,
+    add_method_arguments,
+    check_executor_arguments,
+    method_from_args,
+)
 from bantar_sim.engine.outputs import OutputFolderError, OutputLockedError, OutputWriteError, check_output_folder
 from bantar_sim.studies.calibration import CalibrationInputError, CalibrationUnfinishedError
 from bantar_sim.studies.calibration.config import default_calibration_folder
@@ -52,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               " (refused for a check of another model version)")
     publish.add_argument("--publish-only", action="store_true",
                          help="run nothing: publish the finished check in --out as --publish would")
+    add_method_arguments(parser, D.reference, D.accept)
     add_executor_arguments(parser)
 
 
@@ -71,7 +77,8 @@ def config_from_args(args: argparse.Namespace) -> ForecastConfig:
         ``--origins`` is not a list of years, or the executor options do not go together.
     """
     check_executor_arguments(args, CalibrationInputError)
-    return ForecastConfig(origins=_origins(args.origins), population_size=args.population_size,
+    return ForecastConfig(**method_from_args(args, D.reference, D.accept, CalibrationInputError),
+                          origins=_origins(args.origins), population_size=args.population_size,
                           max_populations=args.max_populations, max_walltime=args.max_walltime,
                           predictive_runs=args.predictive_runs, scale=args.scale,
                           households_per_rt=args.households_per_rt, priors=args.priors, seed=args.seed,

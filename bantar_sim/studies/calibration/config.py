@@ -40,6 +40,13 @@ from bantar_sim.studies.inputs import CALIBRATED_RELATIVE, PRIORS_RELATIVE, proj
 START_YEAR = YEARS[0]
 EXECUTOR_KINDS = ("serial", "process", "dask")
 PROPOSALS = ("native", "logit")
+#: How the posterior is computed: ``reference`` (the default: rejection ABC on one reference table of prior
+#: simulations, the method whose coverage ``make sbc`` checks) or ``abc-smc`` (pyabc's sequential Monte Carlo).
+METHODS = ("reference", "abc-smc")
+#: Options of one method only: given with the other, they are refused (naming the flag) rather than ignored.
+SMC_ONLY = ("population_size", "max_populations", "max_walltime", "min_epsilon", "min_acceptance_rate",
+            "epsilon_quantile", "proposal", "proposal_ess_share", "patterns_only")
+REFERENCE_ONLY = ("reference", "accept")
 MODES = ("calibrate", "synthetic", "heldout", "compare")
 OUTPUT_ROOT = Path("outputs") / "calibration"
 
@@ -50,9 +57,18 @@ class CalibrationConfig:
 
     Parameters
     ----------
+    method : str, optional
+        ``reference`` (the default, except with ``compare_models``): ``reference`` prior simulations through
+        the batch engine (content-addressed: a rerun reuses them), the closest ``accept`` share of them by
+        the MAD-scaled distance kept (rejection ABC, with the local-linear regression adjustment only from 30
+        accepted simulations per coefficient) — the method whose coverage ``make sbc`` checks, at the same
+        settings. ``abc-smc``: pyabc's ABC-SMC (the default before issue 15; ``compare_models`` always uses
+        it). Issue 15 item 4: the reference method takes under 10 minutes on 2 cores.
+    reference, accept : int, float
+        ``method="reference"``: prior simulations in the table, and the share of them accepted.
     population_size, max_populations, max_walltime, min_epsilon, min_acceptance_rate, epsilon_quantile :
-        The ABC-SMC budget and schedule (``max_walltime`` in minutes; the pattern filter, stage 2 and the
-        predictive runs take about 2 more).
+        ``method="abc-smc"``: the ABC-SMC budget and schedule (``max_walltime`` in minutes; the pattern
+        filter, stage 2 and the predictive runs take about 2 more).
     proposal : str
         ``native``: pyabc's multivariate normal kernel mixture in the parameters' own units (the default);
         ``logit``: the same mixture fitted in the logit of each prior range
@@ -91,6 +107,9 @@ class CalibrationConfig:
         The command line recorded in the provenance (the CLI fills it in).
     """
 
+    method: str | None = None
+    reference: int = 2500
+    accept: float = 0.3
     population_size: int = 200
     max_populations: int = 10
     max_walltime: float = 25.0
@@ -131,6 +150,29 @@ class CalibrationConfig:
         return "calibrate"
 
     @property
+    def calibration_method(self) -> str:
+        """``method``, else its default: ``abc-smc`` for a model comparison, ``reference`` otherwise."""
+        if self.method is not None:
+            return self.method
+        return "abc-smc" if self.compare_models else "reference"
+
+    def describe_method(self) -> str:
+        """The method and its budget in a few words (reports of the studies that run calibrations)."""
+        if self.calibration_method == "reference":
+            return (f"reference table of {self.reference} prior simulations, the closest {self.accept:g} accepted "
+                    "(rejection ABC)")
+        return (f"ABC-SMC, population {self.population_size}, up to {self.max_populations} generations and "
+                f"{self.max_walltime:g} minutes")
+
+    @property
+    def reference_store(self) -> Path:
+        """``method="reference"``: the batch store of the reference table, beside the pyabc history's path
+        (``outputs/calibration/abc[_<mode>]_reference/``; ``--db`` moves both).
+        """
+        db = self.db_path
+        return db.parent / f"{db.stem}_reference"
+
+    @property
     def out_path(self) -> Path:
         """The result folder: ``out``, else ``outputs/calibration/<mode>/``."""
         return Path(self.out) if self.out else OUTPUT_ROOT / self.mode
@@ -169,6 +211,23 @@ class CalibrationConfig:
         need("proposal", self.proposal in PROPOSALS, f"one of {', '.join(PROPOSALS)}")
         need("proposal_ess_share", num(self.proposal_ess_share) and 0 <= self.proposal_ess_share <= 1,
              "a number in [0, 1] (0: the mixture weights as pyabc fits them)")
+        need("method", self.method is None or self.method in METHODS, f"one of {', '.join(METHODS)}")
+        need("reference", num(self.reference, int) and 10 <= self.reference <= 10_000_000,
+             "an integer in [10, 10000000]")
+        need("accept", num(self.accept) and 0 < self.accept <= 1, "a share in (0, 1]")
+        method = self.calibration_method
+        if method == "reference" and self.compare_models:
+            raise CalibrationInputError("--method reference with --compare-models needs --seeds S1,S2 (reference-table "
+                                        "model choice); one pyabc model selection is --method abc-smc")
+        if method == "reference" and math.ceil(self.accept * self.reference) < 10:
+            raise CalibrationInputError(f"--accept {self.accept:g} keeps {math.ceil(self.accept * self.reference)} of "
+                                        f"--reference {self.reference} simulations; at least 10 are needed")
+        defaults = CalibrationConfig.__dataclass_fields__
+        for name in SMC_ONLY if method == "reference" else REFERENCE_ONLY:
+            if getattr(self, name) != defaults[name].default:
+                other = "abc-smc" if method == "reference" else "reference"
+                raise CalibrationInputError(f"--{name.replace('_', '-')} applies only with --method {other} "
+                                            f"(this calibration's method is {method})")
         need("seed", num(self.seed, int) and 0 <= self.seed < 2**63, "an integer in [0, 2**63)")
         need("predictive_runs", num(self.predictive_runs, int) and 4 <= self.predictive_runs <= 100_000,
              "an integer in [4, 100000]")

@@ -18,7 +18,7 @@ sub-district's simulated share of RTs, :func:`~bantar_sim.studies.calibration.pr
 Library use::
 
     from bantar_sim.studies.calibration.forecast import ForecastConfig, run_forecast_check
-    result = run_forecast_check(ForecastConfig(origins=(2018,), population_size=20, max_populations=2))
+    result = run_forecast_check(ForecastConfig(origins=(2018,), reference=300))
     result.summary     # per origin, horizon and level: CRPS, skill scores, 90% coverage
 """
 from __future__ import annotations
@@ -253,9 +253,12 @@ class ForecastConfig:
     ----------
     origins : sequence of int
         Last training years, each in [2015, 2019] (default 2016, 2017, 2018).
+    method, reference, accept : str, int, float
+        Each origin's calibration method (default: the default calibration's, a reference table) and its
+        table size and accepted share (:class:`CalibrationConfig`).
     population_size, max_populations, max_walltime : int, int, float
-        Each origin's ABC-SMC budget (defaults: the default calibration's; ``max_walltime`` in minutes per
-        origin).
+        ``method="abc-smc"``: each origin's ABC-SMC budget (defaults: :class:`CalibrationConfig`'s;
+        ``max_walltime`` in minutes per origin).
     predictive_runs : int
         Posterior predictive simulations per origin.
     scale, households_per_rt : float, optional
@@ -277,6 +280,9 @@ class ForecastConfig:
     """
 
     origins: Sequence[int] = (2016, 2017, 2018)
+    method: str | None = CalibrationConfig.method
+    reference: int = CalibrationConfig.reference
+    accept: float = CalibrationConfig.accept
     population_size: int = CalibrationConfig.population_size
     max_populations: int = CalibrationConfig.max_populations
     max_walltime: float = CalibrationConfig.max_walltime
@@ -311,6 +317,7 @@ class ForecastConfig:
     def calibration_config(self, origin: int) -> CalibrationConfig:
         """The held-out :class:`CalibrationConfig` of one origin (its ``out`` is set by the workflow)."""
         return CalibrationConfig(
+            method=self.method, reference=self.reference, accept=self.accept,
             population_size=self.population_size, max_populations=self.max_populations,
             max_walltime=self.max_walltime, seed=self.seed, predictive_runs=self.predictive_runs,
             train_years=f"{START_YEAR}-{origin}", scale=self.scale, households_per_rt=self.households_per_rt,
@@ -434,8 +441,7 @@ def run_forecast_check(config: ForecastConfig, executor: cf.Executor | None = No
                 t0 = dt.datetime.now()
                 if progress:
                     print(f"forecast-check: origin {origin}: calibrating on {START_YEAR}–{origin} "
-                          f"(population {config.population_size}, up to {config.max_populations} generations)",
-                          file=sys.stderr, flush=True)
+                          f"({config.calibration_config(origin).describe_method()})", file=sys.stderr, flush=True)
                 cal = config.calibration_config(origin)
                 cal.out = stage / f"origin_{origin}"
                 resolved = cal.resolve()
@@ -464,6 +470,7 @@ def run_forecast_check(config: ForecastConfig, executor: cf.Executor | None = No
                 "date": started.isoformat(timespec="seconds"), "priors": str(config.priors_path),
                 "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
                              if k not in ("command",)} | {"origins": origins},
+                "calibration_method": config.calibration_config(origins[0]).describe_method(),
                 "wall_clock_s_per_origin": timing, "calibrations": fits}
         (stage / "forecast.json").write_text(json.dumps(prov, indent=2, default=str), encoding="utf-8")
         write_report(stage / "report.md", prov, summary, verdicts)

@@ -22,6 +22,15 @@ from bantar_sim.studies.calibration.published import publish_result, stale_note
 NAIVE_LABELS = {"last": "last year's count", "mean": "mean of the training years"}
 
 
+
+def method_text(prov: dict) -> str:
+    """How each origin was calibrated (older records, made before the method option, were ABC-SMC)."""
+    if prov.get("calibration_method"):
+        return str(prov["calibration_method"])
+    s = prov["settings"]
+    return (f"ABC-SMC, population {s['population_size']}, up to {s['max_populations']} generations and "
+            f"{fmt(s['max_walltime'])} minutes")
+
 def verdict_lines(summary: pd.DataFrame) -> list[str]:
     """One plain sentence per origin, level and naive forecast: does the model beat it (all horizons)?
 
@@ -82,9 +91,9 @@ def write_report(path: Path, prov: Mapping, summary: pd.DataFrame, verdicts: lis
              f"- command: `{prov['command']}`", f"- seed: {prov['seed']}",
              f"- model version: {prov['model_version']}", f"- commit: {prov['git_commit']}",
              f"- date: {prov['date']}", f"- priors: {prov['priors']} (frozen: no data year after 2016)",
-             "- settings: " + ", ".join(f"{k} {s[k]}" for k in (
-                 "origins", "population_size", "max_populations", "max_walltime", "predictive_runs", "scale",
-                 "households_per_rt", "naive_draws", "executor", "workers")),
+             f"- calibration per origin: {method_text(prov)}",
+             "- settings: " + ", ".join(f"{k} {s.get(k)}" for k in (
+                 "origins", "predictive_runs", "scale", "households_per_rt", "naive_draws", "executor", "workers")),
              "- wall-clock per origin (s): " + ", ".join(f"{o}: {t}" for o, t in
                                                           prov["wall_clock_s_per_origin"].items()),
              "",
@@ -178,9 +187,9 @@ def forecast_results_markdown(calibration_folder: str | Path) -> list[str]:
         size_text = f"scale {size['scale']}, {size['households_per_rt']} households per RT"
     out = [f"Rolling-origin forecasts (`results/forecast/`, `make forecast-check`): `{prov['command']}` (seed "
            f"{prov['seed']}, git commit {str(prov['git_commit'])[:10]}, model version {prov['model_version']}); "
-           f"priors `{Path(prov['priors']).name}`; origins {', '.join(str(o) for o in s['origins'])}, population "
-           f"{s['population_size']}, up to {s['max_populations']} generations and {fmt(s['max_walltime'])} minutes "
-           f"per origin, {s['predictive_runs']} predictive runs, {size_text}; wall-clock per origin {clock}."
+           f"priors `{Path(prov['priors']).name}`; origins {', '.join(str(o) for o in s['origins'])}, "
+           f"{method_text(prov)} per origin, {s['predictive_runs']} predictive runs, {size_text}; wall-clock per "
+           f"origin {clock}."
            + stale_note(prov["model_version"], "make forecast-check"), ""]
     rows = [(r["origin"], r["level"], r["n"], fmt(r["crps_model"]), fmt(r["crps_last"]), fmt(r["crps_mean"]),
              fmt(r["skill_vs_last"], 2), fmt(r["skill_vs_mean"], 2), fmt(r["coverage90_model"], 2))

@@ -29,9 +29,10 @@ from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
 SHIPPED_FILES = ("calibrated.toml", "posterior.csv", "posterior_summary.csv", "patterns.csv", "fit_metrics.csv",
                  "calibration.json", "summary.txt", "fit_history.png", "posterior_pairs.png",
                  "predictive_city.png", "predictive_subdistrict.png")
-#: Shipped when the result has it (stage 2's named sub-district effects); removed from the shipped set when the
-#: promoted result has none, so that no file of an older calibration stays beside the new one.
-OPTIONAL_FILES = ("subdistrict_effects.csv",)
+#: Shipped when the result has them (stage 2's named sub-district effects; the fit of the calibrated set alone,
+#: written since issue 15's method change); removed from the shipped set when the promoted result has none, so
+#: that no file of an older calibration stays beside the new one.
+OPTIONAL_FILES = ("subdistrict_effects.csv", "fit_metrics_point.csv")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ def check_promotable(result: str | Path) -> tuple[dict, int]:
     if passing < 1:
         raise CalibrationInputError(f"{where}: refused: no particle passes the secondary patterns (0 of the "
                                     "posterior); the shipped set is unchanged")
+    if prov.get("point_passes_patterns") is False:
+        raise CalibrationInputError(f"{where}: refused: the calibrated point does not show the secondary patterns "
+                                    "when re-simulated; the shipped set is unchanged")
     try:
         read_posterior(result / "posterior.csv")
     except (PosteriorFileError, ValueError, OSError) as err:

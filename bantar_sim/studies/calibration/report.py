@@ -132,6 +132,29 @@ def plot_history(history, path: Path, label: str) -> None:
     save_figure(fig, path, dpi=100)
 
 
+def plot_reference(distance: np.ndarray, passes: np.ndarray | None, threshold: float, path: Path, label: str) -> None:
+    """How the reference table's simulations lie around the data: the distance histogram with the acceptance
+    threshold, and (with the pattern group) which of them show the secondary patterns.
+    """
+    fig, ax = new_figure(1, 1, figsize=(9, 4.2))
+    d = np.asarray(distance, float)
+    bins = np.linspace(0.0, float(np.quantile(d, 0.99)) * 1.05, 50)
+    if passes is None:
+        ax.hist(d, bins=bins, color="0.6", label="prior simulations")
+    else:
+        ok = np.asarray(passes, bool)
+        ax.hist([d[~ok], d[ok]], bins=bins, stacked=True, color=["0.7", "tab:green"],
+                label=["prior simulations failing patterns 3-4", "showing patterns 3-4"])
+    ax.axvline(threshold, color="tab:red", lw=2, label=f"acceptance distance {threshold:.3g} "
+               f"({int((d <= threshold).sum())} of {len(d)} accepted)")
+    ax.set(title=f"Reference table: distance of each prior simulation to the data — {label}",
+           xlabel="distance to the observed statistics (MAD-scaled Euclidean)", ylabel="simulations (count)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=100)
+
+
 def plot_model_probabilities(history, path: Path) -> None:
     """Posterior model probabilities per generation (pyabc.visualization)."""
     from pyabc.visualization import plot_model_probabilities as pyabc_plot
@@ -233,6 +256,10 @@ def calibrated_line(values: Mapping, variant: Variant, distance: float, chosen: 
     """One line naming the calibrated point and how it was chosen (never "passing" when none passed)."""
     if not filtered:
         how = "best-fitting accepted particle"
+    elif chosen.get("point"):
+        how = str(chosen["point"])
+        if chosen.get("point_passes_patterns") is False:
+            how += "; the point does NOT show the patterns when re-simulated, not promotable"
     elif chosen.get("particles_passing_patterns", 0) > 0:
         how = "weighted medoid of the passing particles"
     else:

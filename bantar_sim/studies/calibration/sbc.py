@@ -147,13 +147,15 @@ class SBCConfig:
         Priors file (default ``calibration/priors.toml`` found from the working directory), or the
         priors themselves (a toy problem).
     reference : int
-        Simulations in the shared reference table.
+        Simulations in the shared reference table (default: the default calibration's, 2,500, so the study
+        checks the posterior ``bantar-sim calibrate`` computes).
     truths : int
         Truths drawn from the prior, each simulated with its own seed and calibrated.
     accept : float
-        Fraction of the reference table kept per truth by the rejection step (0.3: with the production
-        statistics, 3,000 simulations give the 30 accepted per regression coefficient the adjustment
-        needs to stay honest, :func:`~bantar_sim.studies.calibration.sbc_report.min_accepted_for_adjustment`).
+        Fraction of the reference table kept per truth by the rejection step (0.3, the default calibration's;
+        the regression adjustment is applied only from 30 accepted simulations per coefficient,
+        :func:`~bantar_sim.studies.calibration.sbc_report.min_accepted_for_adjustment`: 3,100 simulations
+        with the production statistics).
     loo_truths : int
         Members of the reference table used as further truths, each calibrated against the table without
         its own row (prior draws with their own seeds like the independent truths: more power for the
@@ -176,7 +178,7 @@ class SBCConfig:
     """
 
     priors: str | Path | Sequence[Prior] | None = None
-    reference: int = 3000
+    reference: int = 2500         # the default calibration's table (CalibrationConfig.reference)
     truths: int = 100
     accept: float = 0.3
     loo_truths: int = 0

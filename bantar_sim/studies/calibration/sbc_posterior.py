@@ -31,6 +31,8 @@ class Posterior:
     samples: np.ndarray      # (n, p)
     weights: np.ndarray      # (n,), sums to 1
     adjusted: bool = False   # whether the regression adjustment was applied
+    rows: np.ndarray | None = None   # the accepted simulations' rows in the table (closest first)
+    threshold: float = float("nan")  # the acceptance distance (the Epanechnikov kernel's bandwidth)
 
     def quantiles(self, qs: Sequence[float]) -> np.ndarray:
         """Weighted quantiles, shape (len(qs), p) (interpolated on the weighted empirical CDF)."""
@@ -51,7 +53,8 @@ class Posterior:
         a deliberately overconfident posterior (tests that the coverage check can fail).
         """
         med = self.quantiles([0.5])[0]
-        return Posterior(self.names, med + (self.samples - med) / factor, self.weights, self.adjusted)
+        return Posterior(self.names, med + (self.samples - med) / factor, self.weights, self.adjusted, self.rows,
+                         self.threshold)
 
 
 def _logit(u: np.ndarray) -> np.ndarray:
@@ -136,7 +139,7 @@ def abc_posterior(theta: np.ndarray, stats: np.ndarray, observed: np.ndarray, lo
         z = beta[0] + (z - design @ beta) * inflate
     samples = lows + (highs - lows) / (1 + np.exp(-z))
     return Posterior(list(names) if names is not None else [f"p{j}" for j in range(theta.shape[1])], samples, w,
-                     adjust)
+                     adjust, keep, float(h))
 
 
 # ------------------------------------------------------------------------------------- coverage

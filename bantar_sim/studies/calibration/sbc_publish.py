@@ -259,6 +259,19 @@ def _label_sentence(ids: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
+def _shipped_method_note(folder: Path, meta: dict) -> str:
+    """Whether the shipped set was made by the method the study checks (issue 15: the default since then)."""
+    import tomllib
+    try:
+        prov = tomllib.loads((folder / "calibrated.toml").read_text(encoding="utf-8"))["provenance"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return ""
+    if prov.get("method") == "reference":
+        return (f": the method of the default calibration, which made `calibrated.toml` "
+                f"({prov.get('reference_simulations')} simulations, {fmt(prov.get('accept'))} accepted)")
+    return ", not the ABC-SMC run that made `calibrated.toml` (made before the reference table became the default)"
+
+
 def identification_markdown(calibration_folder: str | Path) -> str:
     """docs/ODD.md's identification passage: each calibrated parameter's label from the published study.
 
@@ -276,8 +289,8 @@ def identification_markdown(calibration_folder: str | Path) -> str:
     return (f"Identification of the calibrated parameters (simulation-based calibration, Talts et al. 2018: "
             f"{int(meta['n_truths'])} parameter sets drawn from the prior, each simulated and calibrated; "
             f"`calibration/results/sbc/`, {_version_note(meta)}; numbers in calibration/README.md). The posterior "
-            "checked is the study's amortised one (regression-adjusted rejection ABC on one reference table, with "
-            "the default calibration's priors and statistics), not the ABC-SMC run that made `calibrated.toml`. "
+            "checked is the study's amortised one (rejection ABC on one reference table, with the default "
+            f"calibration's priors and statistics){_shipped_method_note(Path(calibration_folder), meta)}. "
             + _label_sentence(ids)
             + " A weakly identified parameter keeps posterior intervals at least half as wide as its prior: the "
               "data narrow it little, and results that depend on it carry that width; a miscalibrated one's "

@@ -52,6 +52,9 @@ class StabilityConfig:
     """
 
     seeds: Sequence[int] = (2014, 2015, 2016)
+    method: str | None = CalibrationConfig.method
+    reference: int = CalibrationConfig.reference
+    accept: float = CalibrationConfig.accept
     population_size: int = CalibrationConfig.population_size
     max_populations: int = CalibrationConfig.max_populations
     max_walltime: float = CalibrationConfig.max_walltime
@@ -78,6 +81,7 @@ class StabilityConfig:
     def calibration_config(self, seed: int) -> CalibrationConfig:
         """The default calibration's config with this seed (its ``out`` is set by the workflow)."""
         return CalibrationConfig(
+            method=self.method, reference=self.reference, accept=self.accept,
             population_size=self.population_size, max_populations=self.max_populations,
             max_walltime=self.max_walltime, seed=seed, predictive_runs=self.predictive_runs,
             pattern_reps=self.pattern_reps, scale=self.scale, households_per_rt=self.households_per_rt,
@@ -213,8 +217,8 @@ def run_stability(config: StabilityConfig, executor: cf.Executor | None = None,
         for seed in seeds:
             t0 = dt.datetime.now()
             if progress:
-                print(f"calibration-stability: seed {seed}: default calibration (population {config.population_size},"
-                      f" up to {config.max_populations} generations)", file=sys.stderr, flush=True)
+                print(f"calibration-stability: seed {seed}: default calibration "
+                      f"({config.calibration_config(seed).describe_method()})", file=sys.stderr, flush=True)
             cal = config.calibration_config(seed)
             cal.out = stage / f"seed_{seed}"
             res = run_calibration(cal, executor=executor, progress=progress)
@@ -222,13 +226,16 @@ def run_stability(config: StabilityConfig, executor: cf.Executor | None = None,
             points[seed] = res.point or {}
             per_seed[seed] = {"wall_clock_s": round((dt.datetime.now() - t0).total_seconds(), 1),
                               "generations": res.generations, "stopped_because": res.stopped_because,
-                              "particles_passing_patterns": res.particles_passing_patterns}
+                              "particles_passing_patterns": res.particles_passing_patterns,
+                              "point_rule": res.chosen.get("point"),
+                              "point_passes_patterns": res.chosen.get("point_passes_patterns")}
         table = stability_table(points, summaries)
         first = config.calibration_config(seeds[0]).resolve()
         settings = {k: first.variants[0].settings.get(k) for k in ("scale", "households_per_rt")}
         meta = {"command": config.command or "bantar_sim.studies.calibration.stability.run_stability(...)",
                 "seeds": seeds, "model_version": MODEL_VERSION, "git_commit": git_commit(),
                 "date": started.isoformat(timespec="seconds"), "prior_file": str(first.priors.path),
+                "calibration_method": config.calibration_config(seeds[0]).describe_method(),
                 "population_size": config.population_size, "max_populations": config.max_populations,
                 "max_walltime": config.max_walltime, "settings": settings, "per_seed": per_seed,
                 "stable_share": STABLE_SHARE, "stable": bool(table["stable"].all()),
@@ -242,20 +249,31 @@ def run_stability(config: StabilityConfig, executor: cf.Executor | None = None,
 
 def _header(meta: Mapping[str, Any]) -> str:
     seeds = meta["seeds"]
-    runs = "; ".join(f"seed {s}: {v['generations']} generation(s) ({v['stopped_because']}), "
-                     f"{v['particles_passing_patterns']} particle(s) pass the patterns, {fmt(v['wall_clock_s'])} s"
-                     for s, v in meta["per_seed"].items())
-    return (f"`{meta['command']}` (seeds {', '.join(str(s) for s in seeds)}; population {meta['population_size']}, "
-            f"up to {meta['max_populations']} generations and {fmt(meta['max_walltime'])} minutes per seed; scale "
+    def one(s, v) -> str:
+        done = (f"{v['generations']} generation(s) ({v['stopped_because']})" if v["generations"] else
+                str(v["stopped_because"]))
+        return (f"seed {s}: {done}, {v['particles_passing_patterns']} particle(s) pass the patterns, "
+                f"{fmt(v['wall_clock_s'])} s")
+    runs = "; ".join(one(s, v) for s, v in meta["per_seed"].items())
+    method = meta.get("calibration_method") or (f"ABC-SMC, population {meta['population_size']}, up to "
+                                                f"{meta['max_populations']} generations and "
+                                                f"{fmt(meta['max_walltime'])} minutes")
+    return (f"`{meta['command']}` (seeds {', '.join(str(s) for s in seeds)}; {method} per seed; scale "
             f"{meta['settings'].get('scale')}, {meta['settings'].get('households_per_rt')} households per RT; model "
             f"version {meta['model_version']}, git commit {str(meta['git_commit'])[:10]}; "
             f"{fmt(meta['wall_clock_s'])} s wall-clock in all). {runs}.")
 
 
+def _rules(meta: Mapping[str, Any]) -> str:
+    rules = sorted({str(v.get("point_rule") or "the weighted medoid of the pattern-passing particles")
+                    for v in meta["per_seed"].values()})
+    return "; ".join(rules)
+
+
 def _report(meta: Mapping[str, Any], table: pd.DataFrame) -> str:
     return "\n".join(["# Stability of the calibrated point across seeds", "", _header(meta), "",
-                      "The calibrated point of each seed's default calibration (the weighted medoid of the pattern-"
-                      "passing particles), its spread across the seeds (max − min) and the posterior 90% interval "
+                      "The calibrated point of each seed's default calibration (its rule: "
+                      f"{_rules(meta)}), its spread across the seeds (max − min) and the posterior 90% interval "
                       "width (mean over the seeds); issue 15 asks the spread to stay below "
                       f"{STABLE_SHARE:g} of the width.", "",
                       _table_markdown(table, meta["seeds"]), "", _verdict(table), "",

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from bantar_sim.studies.calibration.predictive import (
     posterior_predictive,
     posterior_summary,
 )
+from bantar_sim.studies.calibration.reference import ReferencePosterior, choose_point, run_reference
 from bantar_sim.studies.calibration.report import (
     calibrated_line,
     fit_lines,
@@ -55,12 +57,14 @@ from bantar_sim.studies.calibration.report import (
     plot_model_probabilities,
     plot_pairs,
     plot_predictive,
+    plot_reference,
     posterior_lines,
     write_calibrated_toml,
 )
+from bantar_sim.studies.calibration.sbc_posterior import Posterior
 from bantar_sim.studies.calibration.stats import observed_stats, table_stats, winners_and_proposals
 from bantar_sim.studies.calibration.subdistrict_effects import fit_subdistrict_effects
-from bantar_sim.studies.calibration.targets import CalibrationInputError
+from bantar_sim.studies.calibration.targets import CalibrationInputError, Variant
 from bantar_sim.studies.calibration.weights import effective_sample_size
 from bantar_sim.studies.inputs import default_posterior_path, read_calibrated
 from bantar_sim.studies.posterior import PosteriorFileError, read_posterior
@@ -187,9 +191,9 @@ def _command(config: CalibrationConfig) -> str:
     return "bantar_sim.studies.calibration.run_calibration(...) from " + " ".join(sys.argv[:1])
 
 
-def _provenance(run: ResolvedCalibration, history, info: dict, final_eps: float, n_gen: int) -> dict:
+def _shared_provenance(run: ResolvedCalibration) -> dict:
+    """What every calibration records, whatever its method: inputs, versions, seed, command, date, mode."""
     c = run.config
-    sims = int(history.total_nr_simulations)
     return {
         "data_file": run.targets.source, "data_sha256": run.targets.sha256,
         "prior_file": run.priors.path, "prior_sha256": run.priors.sha256,
@@ -198,6 +202,14 @@ def _provenance(run: ResolvedCalibration, history, info: dict, final_eps: float,
         "seed": c.seed, "command": _command(c),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "mode": run.mode, "target_years": f"{START_YEAR}-{run.spec.last_year}",
+    }
+
+
+def _provenance(run: ResolvedCalibration, history, info: dict, final_eps: float, n_gen: int) -> dict:
+    c = run.config
+    sims = int(history.total_nr_simulations)
+    return {
+        **_shared_provenance(run),
         "population_size": c.population_size, "proposal": c.proposal, "proposal_ess_share": c.proposal_ess_share,
         "generations": n_gen, "final_epsilon": float(final_eps),
         "stopped_because": info["stop"], "total_simulations": sims,
@@ -265,8 +277,6 @@ def run_calibration(config: CalibrationConfig, executor: cf.Executor | None = No
     check_result_folder(run.out, run.priors)
     if config.patterns_only:
         return _patterns_only(run, executor, progress)
-    fp = config_fingerprint(run)
-    resume_id = find_resumable(run.db, fp)
     observed = observed_stats(run.targets, run.spec, run.variants[0].settings.get("scale", 1.0))
     truth_pred = truth_seed = None
     if run.truth is not None:
@@ -275,6 +285,15 @@ def run_calibration(config: CalibrationConfig, executor: cf.Executor | None = No
         tables = run_model(params, truth_seed, ("subdistrict_year",))
         observed = table_stats(tables, run.spec)
         truth_pred = winners_and_proposals(tables)
+    if config.calibration_method == "reference":
+        started = time.perf_counter()
+        with output_folder(run.out, flag="--out") as stage, study_executor(config, executor) as ex:
+            ref = run_reference(run, observed, ex, progress)
+            result = _report_reference(run, stage, ref, observed, truth_pred, truth_seed, ex, progress, started)
+        result.out = run.out
+        return result
+    fp = config_fingerprint(run)
+    resume_id = find_resumable(run.db, fp)
     run.db.parent.mkdir(parents=True, exist_ok=True)
     with folder_lock(run.db, "pyabc history"), output_folder(run.out, flag="--out") as stage:
         with _history_writes(run.db, run.out):
@@ -287,6 +306,7 @@ def run_calibration(config: CalibrationConfig, executor: cf.Executor | None = No
 
 def _report(run: ResolvedCalibration, stage: Path, history, info: dict, observed: dict, truth_pred, truth_seed,
             ex: cf.Executor, progress: bool) -> CalibrationResult:
+    """The result folder of an ABC-SMC calibration (``--method abc-smc``)."""
     c = run.config
     pops = history.get_all_populations()
     t_last = int(history.max_t)
@@ -312,85 +332,163 @@ def _report(run: ResolvedCalibration, stage: Path, history, info: dict, observed
         lines.append("posterior model probabilities (last generation): " + ", ".join(
             f"{run.variants[int(m)].name} {final.get(m, 0.0):.3f}" for m in range(len(run.variants))))
         result.model_probabilities = probs
+
+    def choose(variant: Variant, df: pd.DataFrame, w: np.ndarray):
+        if not c.pattern_filter:
+            point, dist = best_particle(history, t_last)
+            return point, {"point": "accepted particle of the last generation with the smallest distance",
+                           "point_distance": dist}, [], None
+        return pattern_filter(variant, run.spec, df, w, observed, c.seed, c.pattern_reps, ex, progress)
+
     for mi in history.alive_models(t_last):
-        variant = run.variants[mi]
         df, w = history.get_distribution(m=mi, t=t_last)
-        w = np.asarray(w, float) / np.sum(w)
-        suffix = "" if len(run.variants) == 1 else f"_{variant.name}"
-        truth = run.truth if mi == 0 else None
-        summary = posterior_summary(df, w, variant, truth)
-        post = df[[p.name for p in variant.priors]].reset_index(drop=True).assign(weight=w)
-        summary.to_csv(stage / f"posterior_summary{suffix}.csv", index=False)
-        plot_pairs(df, w, variant, stage / f"posterior_pairs{suffix}.png",
-                   f"ABC-SMC posterior, model '{variant.name}' — {label}", truth)
-        written += [f"posterior{suffix}.csv", f"posterior_summary{suffix}.csv", f"posterior_pairs{suffix}.png"]
-        lines += posterior_lines(variant.name, summary)
-        result.posteriors[variant.name] = post
-        if mi == 0:
-            result.posterior, result.weights, result.summary = post, w, summary
-        if run.mode == "compare" and mi != 0:
-            post.to_csv(stage / f"posterior{suffix}.csv", index=False)
-            continue
-        named: dict = {}   # stage 2's named effects, held fixed in the predictive (globals drawn from the posterior)
-        if mi == 0 and run.mode == "calibrate":
-            if not c.pattern_filter:
-                point, dist = best_particle(history, t_last)
-                chosen = {"point": "accepted particle of the last generation with the smallest distance",
-                          "point_distance": dist}
-            else:
-                point, chosen, plines, per = pattern_filter(variant, run.spec, df, w, observed, c.seed,
-                                                            c.pattern_reps, ex, progress)
-                dist = chosen["point_distance"]
-                lines += plines
-                per.to_csv(stage / "patterns.csv", index=False)
-                written.append("patterns.csv")
-                post["passes_patterns"] = per["passes"].to_numpy()
-                result.patterns = per
-            values = calibrated_values(point, variant)
-            if run.priors.named_effects is not None:      # stage 2: the sub-districts' named effects
-                values, fit, table = fit_subdistrict_effects(
-                    values, run.targets, ex, seed=c.seed, settings=run.priors.named_effects,
-                    progress=print if progress else None)
-                named = {k: v for k, v in values.items() if k not in point and k not in variant.settings}
-                table.to_csv(stage / "subdistrict_effects.csv", index=False)
-                written.append("subdistrict_effects.csv")
-                lines.append(f"stage 2: named sub-district effects fitted at the point ({fit.n_simulations} "
-                             f"simulations, mean |log error| {fit.history[-1]['mean_abs_log_error']:.3f} in the "
-                             "last round; subdistrict_effects.csv)")
-                chosen = {**chosen, "stage_2": "named sub-district effects fitted with the globals fixed",
-                          "stage_2_simulations": fit.n_simulations}
-            write_calibrated_toml(stage / "calibrated.toml", values, {
-                **prov, **chosen, "predictive_runs": c.predictive_runs,
-                "settings_note": "scale and households_per_rt above are the settings the posterior was calibrated at"},
-                summary)
-            lines.append(calibrated_line(values, variant, dist, chosen, c.pattern_filter))
-            read_calibrated(stage / "calibrated.toml")    # the file must load the way `bantar-sim run` loads it
-            written.append("calibrated.toml")
-            result.point, result.chosen = values, chosen
-        pred = posterior_predictive(df, w, variant, c.seed, c.predictive_runs, ex, progress,
-                                    desc=f"posterior predictive ({variant.name})", extra=named)
-        if truth_pred is not None:
-            obs = {"won": truth_pred["won"].astype(float), "proposals": truth_pred["proposals"].astype(float)}
-            obs_label = "synthetic data (simulated at the true parameters)"
-        else:
-            obs = observed_arrays(run.targets, pred["rts"])
-            scale = variant.settings.get("scale", 1.0)
-            obs_label = ("published (Table 3)" if scale == 1.0 else
-                         f"published (Table 3) x each sub-district's simulated share of RTs (scale {scale:g})")
-        metrics = fit_metrics(pred, obs, run.spec)
-        metrics.to_csv(stage / f"fit_metrics{suffix}.csv", index=False)
-        plot_predictive(pred, obs, run.spec, stage / f"predictive_city{suffix}.png",
-                        stage / f"predictive_subdistrict{suffix}.png", label, obs_label)
-        written += [f"fit_metrics{suffix}.csv", f"predictive_city{suffix}.png", f"predictive_subdistrict{suffix}.png"]
-        lines += fit_lines(metrics, c.predictive_runs)
-        if mi == 0:
-            result.fit_metrics = metrics
-        if run.spec.last_year < YEARS[-1]:
-            ho = heldout_table(pred, obs, run.spec)
-            ho.to_csv(stage / "heldout_coverage.csv", index=False)
-            written.append("heldout_coverage.csv")
-            lines += heldout_lines(ho)
+        _variant_results(run, stage, result, mi, df, np.asarray(w, float) / np.sum(w), prov, lines, written,
+                         truth_pred, ex, progress, choose, "ABC-SMC posterior")
+    return _write_summary(run, stage, result, prov, observed, lines, written)
+
+
+def _report_reference(run: ResolvedCalibration, stage: Path, ref: ReferencePosterior, observed: dict, truth_pred,
+                      truth_seed, ex: cf.Executor, progress: bool, started: float) -> CalibrationResult:
+    """The result folder of a reference-table calibration (``--method reference``, the default)."""
+    c = run.config
+    info = ref.info
+    prov = _reference_provenance(run, ref)
+    if truth_seed is not None:
+        prov["synthetic_truth_seed"] = str(truth_seed)
+    label = LABELS[run.mode].format(last=run.spec.last_year)
+    plot_reference(ref.table_distance, ref.table_passes, ref.threshold, stage / "fit_history.png", label)
+    written = ["fit_history.png"]
+    rate = info["computed_now"] / max(info["elapsed_s"], 1e-9)
+    lines = [f"bantar-sim calibrate ({run.mode}): reference table of {info['simulations']} prior simulations "
+             f"(seed {c.seed}), the closest {len(ref.weights)} accepted (--accept {c.accept:g}; distance <= "
+             f"{ref.threshold:.4g}; regression adjustment {'applied' if ref.adjusted else 'not applied'}); effective "
+             f"sample size {ref.effective_sample_size:.0f}",
+             f"this session: {info['computed_now']} simulations computed, {info['reused']} found stored in "
+             f"{info['store']}, in {info['elapsed_s']:.0f} s ({rate:.2f} simulations/s)"]
+    result = CalibrationResult(run.mode, run.out, info["store"], pd.DataFrame(), np.array([]), pd.DataFrame(),
+                               stopped_because="reference table complete", generations=0)
+
+    def choose(variant: Variant, df: pd.DataFrame, w: np.ndarray):
+        if not c.pattern_filter or ref.passes is None:
+            point = dict(zip(df.columns, Posterior(list(df.columns), df.to_numpy(float), w).quantiles([0.5])[0]))
+            return point, {"point": "weighted median of the accepted simulations (no pattern filter)",
+                           "point_distance": float("nan")}, [], None
+        return choose_point(variant, run.spec, ref, observed, c.seed, c.pattern_reps, ex, progress)
+
+    _variant_results(run, stage, result, 0, ref.df, ref.weights, prov, lines, written, truth_pred, ex, progress,
+                     choose, "reference-table ABC posterior")
+    prov["wall_clock_s_total"] = round(time.perf_counter() - started, 1)
+    return _write_summary(run, stage, result, prov, observed, lines, written)
+
+
+def _reference_provenance(run: ResolvedCalibration, ref: ReferencePosterior) -> dict:
+    c, info = run.config, ref.info
+    return {
+        **_shared_provenance(run), "method": "reference",
+        "reference_simulations": info["simulations"], "accept": c.accept, "accepted": int(len(ref.weights)),
+        "acceptance_distance": float(ref.threshold), "regression_adjusted": bool(ref.adjusted),
+        "effective_sample_size": round(ref.effective_sample_size, 1),
+        "total_simulations": info["simulations"], "simulations_computed_now": info["computed_now"],
+        "simulations_reused": info["reused"], "simulations_failed": info["failed"],
+        "wall_clock_s_reference_table": info["elapsed_s"],
+        "simulations_per_second": round(info["computed_now"] / max(info["elapsed_s"], 1e-9), 2),
+        "store": info["store"], "stopped_because": "reference table complete",
+        "reproducible": "reference table: plan_reference(seed) draws and seeds; the same on any executor",
+    }
+
+
+def _variant_results(run: ResolvedCalibration, stage: Path, result: CalibrationResult, mi: int, df: pd.DataFrame,
+                     w: np.ndarray, prov: dict, lines: list[str], written: list[str], truth_pred, ex: cf.Executor,
+                     progress: bool, choose, title: str) -> None:
+    """One model's posterior files, calibrated point (stage 1 and 2) and posterior predictive check."""
+    c = run.config
+    variant = run.variants[mi]
+    label = LABELS[run.mode].format(last=run.spec.last_year)
+    suffix = "" if len(run.variants) == 1 else f"_{variant.name}"
+    truth = run.truth if mi == 0 else None
+    summary = posterior_summary(df, w, variant, truth)
+    post = df[[p.name for p in variant.priors]].reset_index(drop=True).assign(weight=w)
+    summary.to_csv(stage / f"posterior_summary{suffix}.csv", index=False)
+    plot_pairs(df, w, variant, stage / f"posterior_pairs{suffix}.png", f"{title}, model '{variant.name}' — {label}",
+               truth)
+    written += [f"posterior{suffix}.csv", f"posterior_summary{suffix}.csv", f"posterior_pairs{suffix}.png"]
+    lines += posterior_lines(variant.name, summary)
+    result.posteriors[variant.name] = post
+    if mi == 0:
+        result.posterior, result.weights, result.summary = post, w, summary
+    if run.mode == "compare" and mi != 0:
         post.to_csv(stage / f"posterior{suffix}.csv", index=False)
+        return
+    named: dict = {}   # stage 2's named effects, held fixed in the predictive (globals drawn from the posterior)
+    if mi == 0 and run.mode == "calibrate":
+        point, chosen, plines, per = choose(variant, df, w)
+        dist = chosen["point_distance"]
+        lines += plines
+        if per is not None:
+            per.to_csv(stage / "patterns.csv", index=False)
+            written.append("patterns.csv")
+            post["passes_patterns"] = per["passes"].to_numpy()
+            result.patterns = per
+        values = calibrated_values(point, variant)
+        if run.priors.named_effects is not None:      # stage 2: the sub-districts' named effects
+            values, fit, table = fit_subdistrict_effects(
+                values, run.targets, ex, seed=c.seed, settings=run.priors.named_effects,
+                progress=print if progress else None)
+            named = {k: v for k, v in values.items() if k not in point and k not in variant.settings}
+            table.to_csv(stage / "subdistrict_effects.csv", index=False)
+            written.append("subdistrict_effects.csv")
+            lines.append(f"stage 2: named sub-district effects fitted at the point ({fit.n_simulations} "
+                         f"simulations, mean |log error| {fit.history[-1]['mean_abs_log_error']:.3f} in the "
+                         "last round; subdistrict_effects.csv)")
+            chosen = {**chosen, "stage_2": "named sub-district effects fitted with the globals fixed",
+                      "stage_2_simulations": fit.n_simulations}
+        write_calibrated_toml(stage / "calibrated.toml", values, {
+            **prov, **chosen, "predictive_runs": c.predictive_runs,
+            "settings_note": "scale and households_per_rt above are the settings the posterior was calibrated at"},
+            summary)
+        lines.append(calibrated_line(values, variant, dist, chosen, c.pattern_filter))
+        read_calibrated(stage / "calibrated.toml")    # the file must load the way `bantar-sim run` loads it
+        written.append("calibrated.toml")
+        result.point, result.chosen = values, chosen
+    pred = posterior_predictive(df, w, variant, c.seed, c.predictive_runs, ex, progress,
+                                desc=f"posterior predictive ({variant.name})", extra=named)
+    if truth_pred is not None:
+        obs = {"won": truth_pred["won"].astype(float), "proposals": truth_pred["proposals"].astype(float)}
+        obs_label = "synthetic data (simulated at the true parameters)"
+    else:
+        obs = observed_arrays(run.targets, pred["rts"])
+        scale = variant.settings.get("scale", 1.0)
+        obs_label = ("published (Table 3)" if scale == 1.0 else
+                     f"published (Table 3) x each sub-district's simulated share of RTs (scale {scale:g})")
+    metrics = fit_metrics(pred, obs, run.spec)
+    metrics.to_csv(stage / f"fit_metrics{suffix}.csv", index=False)
+    plot_predictive(pred, obs, run.spec, stage / f"predictive_city{suffix}.png",
+                    stage / f"predictive_subdistrict{suffix}.png", label, obs_label)
+    written += [f"fit_metrics{suffix}.csv", f"predictive_city{suffix}.png", f"predictive_subdistrict{suffix}.png"]
+    lines += fit_lines(metrics, c.predictive_runs)
+    if mi == 0:
+        result.fit_metrics = metrics
+    if result.point is not None and mi == 0:
+        # The calibrated set itself (what `bantar-sim run` uses), seeds only varying: beside the posterior
+        # predictive, whose spread also carries the parameters' uncertainty.
+        one = pd.DataFrame([{k: result.point[k] for k in df.columns}])
+        pred_pt = posterior_predictive(one, np.ones(1), variant, c.seed, c.predictive_runs, ex, progress,
+                                       desc="predictive at the calibrated set", extra=named)
+        point_metrics = fit_metrics(pred_pt, obs, run.spec)
+        point_metrics.to_csv(stage / "fit_metrics_point.csv", index=False)
+        written.append("fit_metrics_point.csv")
+        lines += [line.replace("posterior predictive", "at the calibrated set") for line in
+                  fit_lines(point_metrics, c.predictive_runs)]
+    if run.spec.last_year < YEARS[-1]:
+        ho = heldout_table(pred, obs, run.spec)
+        ho.to_csv(stage / "heldout_coverage.csv", index=False)
+        written.append("heldout_coverage.csv")
+        lines += heldout_lines(ho)
+    post.to_csv(stage / f"posterior{suffix}.csv", index=False)
+
+
+def _write_summary(run: ResolvedCalibration, stage: Path, result: CalibrationResult, prov: dict, observed: dict,
+                   lines: list[str], written: list[str]) -> CalibrationResult:
     (stage / "calibration.json").write_text(json.dumps(
         {"provenance": prov, "observed": observed, "truth": run.truth,
          "models": [v.name for v in run.variants]}, indent=2, default=str), encoding="utf-8")
