@@ -139,11 +139,6 @@ def config_from_args(args: argparse.Namespace) -> CalibrationConfig:
         workers=args.workers, scheduler=args.scheduler, command=_command_line(args))
 
 
-def _flag_value(text: str | None, cast: type, default, flag: str, allowed: str):
-    """:func:`~bantar_sim.cli.common.flag_value` with the calibration's error type."""
-    return flag_value(text, cast, default, flag, allowed, CalibrationInputError)
-
-
 def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
     """The :class:`CompareConfig` of ``--compare-models --seeds`` (checked later, by the workflow).
 
@@ -162,10 +157,10 @@ def compare_config_from_args(args: argparse.Namespace) -> CompareConfig:
         raise CalibrationInputError(f"--seeds {args.seeds!r}: allowed: two or more integers separated by commas, "
                                     "e.g. 2014,2015") from None
     d = CompareConfig()
-    per_variant = _flag_value(args.reference_per_variant, int, d.reference_per_variant, "--reference-per-variant",
-                              "an integer in [10, 10000000]")
-    quantile = _flag_value(args.rejection_quantile, float, d.rejection_quantile, "--rejection-quantile",
-                           "a share in (0, 1]")
+    per_variant = flag_value(args.reference_per_variant, int, d.reference_per_variant, "--reference-per-variant",
+                             "an integer in [10, 10000000]", CalibrationInputError)
+    quantile = flag_value(args.rejection_quantile, float, d.rejection_quantile, "--rejection-quantile",
+                          "a share in (0, 1]", CalibrationInputError)
     return CompareConfig(
         seeds=seeds, method=d.method if args.method is None else args.method, reference_per_variant=per_variant,
         rejection_quantile=quantile, population_size=args.population_size, max_populations=args.max_populations,

@@ -49,13 +49,13 @@ from bantar_sim.studies.calibration.config import ResolvedCalibration
 from bantar_sim.studies.calibration.model_choice import ReferenceRun, plan_reference, reference_table
 from bantar_sim.studies.calibration.patterns import MEDOID_NOTE, filter_particles, weighted_medoid
 from bantar_sim.studies.calibration.sbc import PARAM_PREFIX, ModelSimulator
-from bantar_sim.studies.calibration.sbc_posterior import Posterior, abc_posterior, stat_scales
+from bantar_sim.studies.calibration.sbc_posterior import Posterior, abc_posterior, scaled_differences, stat_scales
 from bantar_sim.studies.calibration.stats import PATTERN_CRITERIA, VIOLATION_UNIT, StatSpec, passes, violation
 from bantar_sim.studies.calibration.targets import Variant
 from bantar_sim.studies.calibration.weights import effective_sample_size
 
-__all__ = ["ReferencePosterior", "run_reference", "choose_point", "fit_pattern_parameter", "pattern_margin",
-           "MEDIAN_NOTE", "PATTERN_PARAMETER", "VIOLATION_KEY"]
+__all__ = ["ReferencePosterior", "run_reference", "choose_point", "weighted_median", "fit_pattern_parameter",
+           "pattern_margin", "MEDIAN_NOTE", "PATTERN_PARAMETER", "VIOLATION_KEY"]
 
 #: The statistic that is 0 exactly when a run shows every secondary pattern (stats.violation).
 VIOLATION_KEY = "pattern.violation"
@@ -145,8 +145,7 @@ def run_reference(run: ResolvedCalibration, observed: Mapping[str, float], execu
     highs = np.array([p.high for p in variant.priors])
     scales = stat_scales(stats)
     post: Posterior = abc_posterior(theta, stats, obs, lows, highs, c.accept, names, scales)
-    use = scales > 0
-    dist = np.sqrt((((stats[:, use] - obs[use]) / scales[use]) ** 2).sum(axis=1))
+    _, dist = scaled_differences(stats, obs, scales)      # the posterior's own distance, for every row
     rows = np.asarray(post.rows)
     all_passes = (table[VIOLATION_KEY].to_numpy(float) == 0) if VIOLATION_KEY in keys else None
     passes = all_passes[rows] if all_passes is not None else None
@@ -156,8 +155,10 @@ def run_reference(run: ResolvedCalibration, observed: Mapping[str, float], execu
                               post.threshold, post.adjusted, info, dist, all_passes)
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Each column's weighted median (interpolated on the weighted empirical CDF, as the posterior summary)."""
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each column's weighted median, interpolated on the weighted empirical CDF (the coverage study's
+    :meth:`Posterior.quantiles`; ``posterior_summary.csv`` uses pyabc's midpoint rule, which can differ slightly).
+    """
     return Posterior([str(j) for j in range(values.shape[1])], values, weights / weights.sum()).quantiles([0.5])[0]
 
 
@@ -234,7 +235,7 @@ def choose_point(variant: Variant, spec: StatSpec, ref: ReferencePosterior, obse
     # The median over the simulations that show the patterns (over all accepted ones when none does): the
     # median of all accepted sets sits where no half-life makes the patterns hold (seed 2014: best margin -1.4).
     base = passes_ if n_pass else np.ones(len(values), bool)
-    median = dict(zip(names, _weighted_median(values[base], ref.weights[base])))
+    median = dict(zip(names, weighted_median(values[base], ref.weights[base])))
     chosen: dict[str, Any] = {}
     check = None
     if PATTERN_PARAMETER in names:

@@ -70,6 +70,22 @@ def stat_scales(stats: np.ndarray) -> np.ndarray:
     return np.where(mad > 0, mad, sd)
 
 
+def scaled_differences(stats: np.ndarray, observed: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each simulation's statistics minus the observed ones, divided by their scales, and its Euclidean distance.
+
+    Statistics with scale 0 (constant over the table) are left out.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The scaled differences, shape (N, statistics used), and the distances, shape (N,).
+    """
+    scales = np.asarray(scales, float)
+    use = scales > 0
+    x = (np.asarray(stats, float)[:, use] - np.asarray(observed, float)[use]) / scales[use]
+    return x, np.sqrt((x ** 2).sum(axis=1))
+
+
 def abc_posterior(theta: np.ndarray, stats: np.ndarray, observed: np.ndarray, lows: np.ndarray,
                   highs: np.ndarray, accept: float, names: Sequence[str] | None = None,
                   scales: np.ndarray | None = None, adjust: bool | str = True) -> Posterior:
@@ -109,9 +125,7 @@ def abc_posterior(theta: np.ndarray, stats: np.ndarray, observed: np.ndarray, lo
     """
     theta, stats = np.asarray(theta, float), np.asarray(stats, float)
     scales = stat_scales(stats) if scales is None else np.asarray(scales, float)
-    use = scales > 0
-    x = (stats[:, use] - np.asarray(observed, float)[use]) / scales[use]
-    d = np.sqrt((x ** 2).sum(axis=1))
+    x, d = scaled_differences(stats, observed, scales)
     n = len(d)
     k = min(n, max(2, int(math.ceil(accept * n))))
     order = np.argsort(d, kind="stable")

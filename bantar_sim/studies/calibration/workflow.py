@@ -48,7 +48,7 @@ from bantar_sim.studies.calibration.predictive import (
     posterior_predictive,
     posterior_summary,
 )
-from bantar_sim.studies.calibration.reference import ReferencePosterior, choose_point, run_reference
+from bantar_sim.studies.calibration.reference import ReferencePosterior, choose_point, run_reference, weighted_median
 from bantar_sim.studies.calibration.report import (
     calibrated_line,
     fit_lines,
@@ -61,7 +61,6 @@ from bantar_sim.studies.calibration.report import (
     posterior_lines,
     write_calibrated_toml,
 )
-from bantar_sim.studies.calibration.sbc_posterior import Posterior
 from bantar_sim.studies.calibration.stats import observed_stats, table_stats, winners_and_proposals
 from bantar_sim.studies.calibration.subdistrict_effects import fit_subdistrict_effects
 from bantar_sim.studies.calibration.targets import CalibrationInputError, Variant
@@ -358,19 +357,18 @@ def _report_reference(run: ResolvedCalibration, stage: Path, ref: ReferencePoste
     label = LABELS[run.mode].format(last=run.spec.last_year)
     plot_reference(ref.table_distance, ref.table_passes, ref.threshold, stage / "fit_history.png", label)
     written = ["fit_history.png"]
-    rate = info["computed_now"] / max(info["elapsed_s"], 1e-9)
     lines = [f"bantar-sim calibrate ({run.mode}): reference table of {info['simulations']} prior simulations "
              f"(seed {c.seed}), the closest {len(ref.weights)} accepted (--accept {c.accept:g}; distance <= "
              f"{ref.threshold:.4g}; regression adjustment {'applied' if ref.adjusted else 'not applied'}); effective "
              f"sample size {ref.effective_sample_size:.0f}",
              f"this session: {info['computed_now']} simulations computed, {info['reused']} found stored in "
-             f"{info['store']}, in {info['elapsed_s']:.0f} s ({rate:.2f} simulations/s)"]
+             f"{info['store']}, in {info['elapsed_s']:.0f} s ({prov['simulations_per_second']:.2f} simulations/s)"]
     result = CalibrationResult(run.mode, run.out, info["store"], pd.DataFrame(), np.array([]), pd.DataFrame(),
                                stopped_because="reference table complete", generations=0)
 
     def choose(variant: Variant, df: pd.DataFrame, w: np.ndarray):
         if not c.pattern_filter or ref.passes is None:
-            point = dict(zip(df.columns, Posterior(list(df.columns), df.to_numpy(float), w).quantiles([0.5])[0]))
+            point = dict(zip(df.columns, weighted_median(df.to_numpy(float), w)))
             return point, {"point": "weighted median of the accepted simulations (no pattern filter)",
                            "point_distance": float("nan")}, [], None
         return choose_point(variant, run.spec, ref, observed, c.seed, c.pattern_reps, ex, progress)
