@@ -2,8 +2,8 @@
 
 A tiny city (scale 0.05, 10 households per RT) and a 40-simulation table: what is checked is the method's
 contract — the accepted sets are the table's closest members, the patterns come from their own runs, the
-point is the weighted median of the passing ones, a rerun reuses the table, any executor gives the same
-posterior — not the production numbers (calibration/README.md, `make calibrate`).
+point is the median of the pattern-passing simulations closest to Table 3, a rerun reuses the table, any
+executor gives the same posterior — not the production numbers (calibration/README.md, `make calibrate`).
 """
 from __future__ import annotations
 
@@ -21,8 +21,15 @@ from bantar_sim.studies.calibration import CalibrationConfig
 from bantar_sim.studies.calibration.config import StatSpec
 from bantar_sim.studies.calibration.forecast import ForecastConfig
 from bantar_sim.studies.calibration.promote import SHIPPED_FILES
-from bantar_sim.studies.calibration.reference import MEDIAN_NOTE, PATTERN_PARAMETER, VIOLATION_KEY
-from bantar_sim.studies.calibration.sbc_posterior import Posterior, stat_scales
+from bantar_sim.studies.calibration.reference import (
+    MEDIAN_NOTE,
+    PATTERN_PARAMETER,
+    PATTERN_POOL,
+    VIOLATION_KEY,
+    point_pool,
+    weighted_median,
+)
+from bantar_sim.studies.calibration.sbc_posterior import stat_scales
 from bantar_sim.studies.calibration.stability import StabilityConfig
 from bantar_sim.studies.calibration.stats import observed_stats
 from bantar_sim.studies.calibration.targets import default_targets, load_priors
@@ -85,27 +92,46 @@ def test_reference_calibration_end_to_end(ref_run):
     assert (post["passes_patterns"].to_numpy() == (table[VIOLATION_KEY].to_numpy()[rows] == 0)).all()
     assert prov["particles_passing_patterns"] == int(post["passes_patterns"].sum())
 
-    # The point: the passing sets' median with the waning half-life taken from the patterns, when they hold there.
+    # The point's pool: the table's pattern-passing simulations closest to Table 3 (all of them: fewer than
+    # PATTERN_POOL pass in a 40-simulation table), and the point is their median with the half-life from the patterns.
     cal = tomllib.loads((out / "calibrated.toml").read_text())["params"]
     ok = post["passes_patterns"].to_numpy(bool)
     assert isinstance(prov["point_passes_patterns"], bool)
-    base = ok if ok.any() else np.ones(len(ok), bool)        # the passing sets (all accepted when none passes)
-    w = post["weight"].to_numpy()[base]
-    med = dict(zip(names, Posterior(names, post[names].to_numpy(float)[base], w / w.sum()).quantiles([0.5])[0]))
-    assert prov["pattern_parameter_median"] == pytest.approx(med[PATTERN_PARAMETER])
+    pool = pd.read_csv(out / "point_pool.csv")
+    passing = np.flatnonzero(table[VIOLATION_KEY].to_numpy() == 0)
+    assert prov["table_simulations_passing_patterns"] == len(passing) and prov["point_pool"] == len(pool)
+    assert sorted(pool["row"]) == sorted(passing[np.argsort(d[passing], kind="stable")[:PATTERN_POOL]])
+    assert pool["distance"].to_numpy() == pytest.approx(d[pool["row"].to_numpy(int)])
+    assert (np.diff(pool["distance"].to_numpy()) >= 0).all()                     # closest first
+    assert pool[names].to_numpy() == pytest.approx(theta[pool["row"].to_numpy(int)])
+    if len(pool):
+        med = dict(zip(names, np.median(pool[names].to_numpy(float), axis=0)))
+        assert prov["pattern_parameter_median"] == pytest.approx(med[PATTERN_PARAMETER])
     if prov["point"] == MEDIAN_NOTE:
         assert {n: cal[n] for n in names if n != PATTERN_PARAMETER} == pytest.approx(
             {n: v for n, v in med.items() if n != PATTERN_PARAMETER}, rel=1e-9)
         lo, hi = next((p.low, p.high) for p in load_priors(PRIORS).priors if p.name == PATTERN_PARAMETER)
         assert lo <= cal[PATTERN_PARAMETER] <= hi and prov["point_passes_patterns"] and prov["pattern_margin"] >= 0
-    elif ok.any():                       # the patterns hold at no half-life: a passing member instead
-        assert prov["point"].startswith("weighted medoid")
-        assert tuple(cal[n] for n in names) in {tuple(r) for r in post.loc[ok, names].to_numpy(float)}
+    elif len(pool):                      # the patterns hold at no half-life: a member of the pool instead
+        assert prov["point"].startswith("medoid of the point's pool")
+        assert tuple(cal[n] for n in names) in {tuple(r) for r in pool[names].to_numpy(float)}
     else:
-        assert prov["point"].startswith("NO accepted simulation")
+        assert prov["point"].startswith("NO simulation of the table")
+        assert not ok.any()
     fit, at_point = pd.read_csv(out / "fit_metrics.csv"), pd.read_csv(out / "fit_metrics_point.csv")
     assert list(fit["target"]) == list(at_point["target"])
     assert "reference table of 40 prior simulations" in (out / "summary.txt").read_text()
+
+
+def test_the_point_pool_is_the_closest_passing_simulations():
+    d = np.array([0.5, 0.1, 0.9, 0.3, 0.2, 0.3, 0.05])
+    ok = np.array([True, True, False, True, False, True, False])
+    assert list(point_pool(d, ok, 3)) == [1, 3, 5]               # passing only, closest first, ties by row
+    assert list(point_pool(d, ok, 10)) == [1, 3, 5, 0]           # all of them when fewer pass
+    assert len(point_pool(d, np.zeros(7, bool))) == 0
+    # the median of equal weights is the plain median (the pool's weights)
+    x = np.random.default_rng(0).random((41, 2))
+    assert weighted_median(x, np.ones(41)) == pytest.approx(np.median(x, axis=0))
 
 
 def test_pattern_margin_is_the_distance_inside_the_bands():
@@ -169,6 +195,10 @@ def test_the_documents_quote_the_default_table_size_and_sbc_checks_the_same_tabl
     assert words in (REPO / "docs" / "ODD.md").read_text(encoding="utf-8")
     assert f"as long as {n:,}" in (REPO / "calibration" / "README.md").read_text(encoding="utf-8")
     assert f"[--reference {n}]" in (REPO / "calibration" / "README.md").read_text(encoding="utf-8")
+    pool = f"{PATTERN_POOL} pattern-passing simulations closest to Table 3"
+    assert pool in (REPO / "calibration" / "README.md").read_text(encoding="utf-8")
+    assert f"the {PATTERN_POOL} simulations of the table that show the patterns" in (
+        REPO / "docs" / "ODD.md").read_text(encoding="utf-8")
     make = (REPO / "Makefile").read_text(encoding="utf-8")
     assert words in make and f"bantar-sim sbc --reference {n} " in make
     from bantar_sim.studies.calibration.sbc import SBCConfig

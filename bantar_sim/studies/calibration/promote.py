@@ -32,7 +32,7 @@ SHIPPED_FILES = ("calibrated.toml", "posterior.csv", "posterior_summary.csv", "p
 #: Shipped when the result has them (stage 2's named sub-district effects; the fit of the calibrated set alone,
 #: written since issue 15's method change); removed from the shipped set when the promoted result has none, so
 #: that no file of an older calibration stays beside the new one.
-OPTIONAL_FILES = ("subdistrict_effects.csv", "fit_metrics_point.csv")
+OPTIONAL_FILES = ("subdistrict_effects.csv", "fit_metrics_point.csv", "point_pool.csv")
 
 
 @dataclass(frozen=True)

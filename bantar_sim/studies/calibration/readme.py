@@ -194,7 +194,7 @@ def calibration_results_markdown(folder: str | Path) -> str:
         else:                                  # reference: each accepted simulation's own run
             margin = prov.get("pattern_margin")
             fitted = (f" ({prov.get('pattern_parameter')} {fmt(params.get(prov.get('pattern_parameter')))} against "
-                      f"the passing sets' median {fmt(prov.get('pattern_parameter_median'))}; margin "
+                      f"the pool's median {fmt(prov.get('pattern_parameter_median'))}; margin "
                       f"{fmt(margin)} units)" if margin is not None else "")
             out += ["", f"Patterns (`patterns.csv`; each accepted simulation's own run): {int(per['passes'].sum())} "
                     f"of {len(per)} accepted simulations show patterns 3 (post-award waning) and 4 (growth), "

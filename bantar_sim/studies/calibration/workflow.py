@@ -371,7 +371,11 @@ def _report_reference(run: ResolvedCalibration, stage: Path, ref: ReferencePoste
             point = dict(zip(df.columns, weighted_median(df.to_numpy(float), w)))
             return point, {"point": "weighted median of the accepted simulations (no pattern filter)",
                            "point_distance": float("nan")}, [], None
-        return choose_point(variant, run.spec, ref, observed, c.seed, c.pattern_reps, ex, progress)
+        point, chosen, plines, per, pool = choose_point(variant, run.spec, ref, observed, c.seed, c.pattern_reps, ex,
+                                                        progress)
+        pool.to_csv(stage / "point_pool.csv", index=False)
+        written.append("point_pool.csv")
+        return point, chosen, plines, per
 
     _variant_results(run, stage, result, 0, ref.df, ref.weights, prov, lines, written, truth_pred, ex, progress,
                      choose, "reference-table ABC posterior")
