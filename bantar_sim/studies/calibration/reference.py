@@ -253,15 +253,15 @@ def choose_point(variant: Variant, spec: StatSpec, ref: ReferencePosterior, obse
     for j, n in enumerate(names):
         per[n] = values[:, j]
     n_pass, w_pass = int(passes_.sum()), float(ref.weights[passes_].sum())
-    lows, highs = np.array([p.low for p in variant.priors]), np.array([p.high for p in variant.priors])
     pool = point_pool(ref.table_distance, ref.table_passes)
     pool_values = ref.table_theta[pool]
+    n_table_pass = int(np.sum(ref.table_passes))
     lines = ["\npattern filter (each simulation's own run; bantar_sim/studies/calibration/reference.py):",
              f"  all patterns: {n_pass}/{len(per)} accepted simulations, posterior weight {w_pass:.3f}; "
-             f"{int(np.sum(ref.table_passes))} of the table's {len(ref.table_passes)}"]
+             f"{n_table_pass} of the table's {len(ref.table_passes)}"]
     seeds = spawn_seeds(seed + 2, reps)
     chosen: dict[str, Any] = {"point_pool": int(len(pool)), "point_pool_size": PATTERN_POOL,
-                              "table_simulations_passing_patterns": int(np.sum(ref.table_passes))}
+                              "table_simulations_passing_patterns": n_table_pass}
     if len(pool):
         # The pool's median (module docstring); the median of all accepted sets, which ignores the patterns,
         # sits where no half-life makes them hold (seed 2014: best margin -1.4).
@@ -284,7 +284,8 @@ def choose_point(variant: Variant, spec: StatSpec, ref: ReferencePosterior, obse
     if check is None or not bool(check["passes"]):
         model = particle_model(variant, StatSpec(), seed)
         if len(pool):
-            m = weighted_medoid(pool_values, np.ones(len(pool)), lows, highs)
+            m = weighted_medoid(pool_values, np.ones(len(pool)), np.array([p.low for p in variant.priors]),
+                                np.array([p.high for p in variant.priors]))
             point = dict(zip(names, pool_values[m]))
             note = "medoid of the point's pool; the median did not show the patterns"
             lines.append("  the median shows the patterns at no value of "
