@@ -253,18 +253,26 @@ def _uncertain_files() -> list[str]:
 
 
 def test_reading_them_every_lever_raises_participation_over_the_scenarios():
-    """"Every lever raises participation, whatever the uncertain inputs": P(effect > 0) = 1 on participating
-    household-years for every arm of every scenario file and on practising RT-years for all but three staged
-    tranches (raised in most scenarios, not all), except the tier awarding nobody (no effect anywhere) and half
-    the reward (lower in every scenario); PRIM finds no failing scenario for the others."""
-    text = README.read_text(encoding="utf-8")
-    assert "Every lever raises participation, whatever the uncertain inputs" in text
+    """"Nearly every lever raises participation, whatever the uncertain inputs": P(effect > 0) = 1 on
+    participating household-years for every arm of every scenario file but the six-dimension assessment, and on
+    practising RT-years for all but four arms (raised in most scenarios, not all), except the tier awarding
+    nobody (no effect anywhere) and half the reward (lower in every scenario); PRIM finds a failing scenario only
+    for the six-dimension assessment (and for half the reward, built to fail)."""
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    assert "Nearly every lever raises participation, whatever the uncertain inputs" in text
     files = _uncertain_files()
     assert {"kencana", "monitoring", "adoption", "informal_leaders", "youth_regeneration", "dissemination",
             "reward_design", "extra_dimensions", "package", "withdrawal"} <= set(files), files
     exceptions = {("kencana", "kencana_none_awarded"): "none", ("reward_design", "reward_half"): "negative"}
-    mostly = {("reward_design", "staged_3", "practising_rt_years_policy")}    # "in most scenarios but not all"
-    assert "That one is three staged tranches (`reward_design`), which raises practising" in text
+    # "in most scenarios but not all": the six-dimension assessment on both, three arms on practising RT-years
+    mostly = {("extra_dimensions", "six_dimensions", "participating_household_years_policy"),
+              ("extra_dimensions", "six_dimensions", "practising_rt_years_policy"),
+              ("monitoring", "complaints", "practising_rt_years_policy"),
+              ("reward_design", "staged_3", "practising_rt_years_policy"),
+              ("reward_design", "staged_5", "practising_rt_years_policy")}
+    assert ("that assessment, the complaint channel alone (`monitoring`), and three and five staged tranches "
+            "(`reward_design`)") in text
+    fails_somewhere = {("extra_dimensions", "six_dimensions")}
     for name in files:
         if name == "withdrawal":
             continue   # its arms stop in 2026; the persistence test below covers them
@@ -282,18 +290,25 @@ def test_reading_them_every_lever_raises_participation_over_the_scenarios():
                 assert r["p_positive"] == 1.0, (name, r["arm"], r["metric"], r["p_positive"])
         boxes = pd.read_csv(RESULTS / name / "prim_boxes.csv")
         ok = boxes[~boxes["arm"].isin([a for (f, a) in exceptions if f == name])]
-        assert (ok["status"] == "never fails").all(), (name, ok)
+        for _, b in ok.iterrows():
+            expected = "boxes" if (name, b["arm"]) in fails_somewhere else "never fails"
+            assert b["status"] == expected, (name, b["arm"], b["status"])
 
 
 def test_reading_them_rankings_and_costs_hold_in_the_published_results():
     """The regret rankings and the cost-per-sustained-RT-year signs named in "Reading them"."""
     best = {"kencana": "kencana_wide", "monitoring": "monitoring_clawback", "informal_leaders": "engagement_high",
             "youth_regeneration": "youth_full_strong", "dissemination": "campaign_intensive",
-            "extra_dimensions": "six_dimensions_strong_economy", "reward_design": "staged_5",
-            "package": "full_package"}
+            "extra_dimensions": "six_dimensions_strong_economy", "package": "full_package"}
     for name, arm in best.items():
         reg = pd.read_csv(RESULTS / name / "regret.csv").set_index("arm")
         assert reg.loc[arm, "rank"] == 1 and reg.loc[arm, "p_best"] >= 0.99, (name, reg)
+    # the two less sure: first by regret, but another arm is the best in some scenarios
+    for name, first, other in (("reward_design", "staged_5", "reward_double"),
+                               ("adoption", "adoption_3", "adoption_intensive")):
+        reg = pd.read_csv(RESULTS / name / "regret.csv").set_index("arm")
+        assert reg.loc[first, "rank"] == 1 and 0.5 < reg.loc[first, "p_best"] < 0.99, (name, reg)
+        assert 0 < reg.loc[other, "p_best"] < 0.5, (name, reg)
     pkg = pd.read_csv(RESULTS / "package" / "beats.csv").query("arm == 'full_package'")
     assert len(pkg) == 5 and (pkg["p_beats"] == 1.0).all(), pkg
     # the package's own withdrawal arm: its effect decays once withdrawn (persistence, half-life)
@@ -303,23 +318,24 @@ def test_reading_them_rankings_and_costs_hold_in_the_published_results():
     assert "on participating households halves in under a year, on\n  practising RTs in under a year and a half" in text
     hl = half.set_index("series")["half_life"]
     assert hl["participating_households"] < 1 and hl["practising_rts"] < 1.5, half
-    reg = pd.read_csv(RESULTS / "adoption" / "regret.csv").set_index("arm")
-    assert reg.loc["adoption_intensive", "rank"] == 1 and 0 < reg.loc["adoption_3", "p_best"] < 0.5
     h90 = pd.read_csv(RESULTS / "household_count_90" / "regret.csv").set_index("arm")
-    assert h90.loc["monitoring_full", "rank"] == 1 and h90.loc["monitoring_full", "p_best"] == 1.0
     h30 = pd.read_csv(RESULTS / "household_count_30" / "regret.csv").set_index("arm")
-    assert h30.loc["monitoring_full", "rank"] == 1 and 0 < h30.loc["youth_full", "p_best"] < 0.5
+    assert h90.loc["monitoring_full", "rank"] == 1 and 0.5 < h90.loc["monitoring_full", "p_best"] < 1
+    assert h90.loc["monitoring_full", "p_best"] + h90.loc["kencana", "p_best"] == pytest.approx(1.0), h90
+    assert h30.loc["monitoring_full", "rank"] == 1 and h30.loc["monitoring_full", "p_best"] < h90.loc[
+        "monitoring_full", "p_best"], (h30, h90)
+    assert h30.loc["youth_full", "p_best"] > 0 and h30.loc["informal_leaders", "p_best"] > 0, h30
     cost = "funds_per_sustained_rt_year_policy"
-    lower = {"monitoring": ["monitoring_half", "monitoring_full", "complaints", "monitoring_and_complaints",
-                            "monitoring_clawback"],
-             "informal_leaders": ["engagement_low", "engagement_medium", "engagement_high"],
-             "youth_regeneration": ["youth_half", "youth_full", "youth_full_strong"],
-             "package": ["community"], "reward_design": ["staged_3", "staged_5", "reward_half"],
+    lower = {"monitoring": ["monitoring_half", "monitoring_full", "monitoring_and_complaints", "monitoring_clawback"],
+             "package": ["safeguards"], "youth_regeneration": ["youth_full", "youth_full_strong"],
+             "reward_design": ["staged_3", "staged_5", "reward_half"],
              "extra_dimensions": ["six_dimensions_strong_economy"]}
     higher = {"reward_design": ["reward_double"], "kencana": ["kencana_wide"]}
-    unsure = {"kencana": ["kencana", "kencana_few", "kencana_no_prestige"],
+    unsure = {"monitoring": ["complaints"], "informal_leaders": ["engagement_low", "engagement_medium",
+                                                                 "engagement_high"],
+              "youth_regeneration": ["youth_half"], "kencana": ["kencana", "kencana_few", "kencana_no_prestige"],
               "adoption": ["adoption", "adoption_3", "adoption_intensive"],
-              "extra_dimensions": ["six_dimensions"], "package": ["full_package"]}
+              "extra_dimensions": ["six_dimensions"], "package": ["community", "kencana_only", "full_package"]}
     for table, test in ((lower, lambda r: r["p_negative"] >= 0.95), (higher, lambda r: r["p_positive"] >= 0.95),
                         (unsure, lambda r: max(r["p_positive"], r["p_negative"]) < 0.95)):
         for name, arms in table.items():

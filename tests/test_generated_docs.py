@@ -79,6 +79,21 @@ def test_shipped_results_come_from_this_model_version():
     assert not stale, f"results made on another model version than the code's {MODEL_VERSION}: {stale}"
 
 
+def test_published_experiments_ran_on_the_shipped_calibrated_set():
+    """FAILS ON PURPOSE after a promotion until `make experiments` is re-run: an experiment published from the
+    calibrated set records that file's sha256, so a new calibrated.toml makes its numbers stale."""
+    import hashlib
+    shipped = hashlib.sha256((REPO / "calibration/calibrated.toml").read_bytes()).hexdigest()
+    found = {}
+    for meta in sorted((REPO / "experiments/results").glob("*/experiment.json")):
+        pset = json.loads(meta.read_text(encoding="utf-8")).get("parameter_set") or {}
+        if pset.get("name") == "calibrated":
+            found[meta.parent.name] = pset.get("sha256")
+    assert found, "no published experiment ran on the calibrated set"
+    stale = {k: (v or "")[:12] for k, v in found.items() if v != shipped}
+    assert not stale, f"experiments made on another calibrated set than {shipped[:12]}: {stale}"
+
+
 def test_the_sobol_subset_is_the_published_screenings(tmp_path):
     """[sobol] parameters = what the published Morris screening finds (mu* >= 30% of the largest somewhere)."""
     problem = REPO / "experiments/sensitivity.toml"

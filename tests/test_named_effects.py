@@ -49,7 +49,13 @@ def test_the_fit_recovers_the_effects_that_made_the_data_and_is_reproducible():
     for name, value in TRUTH.items():
         assert res.effects[name] == pytest.approx(value, abs=0.12), (name, res.effects)
     assert res.history[-1]["mean_abs_log_error"] < res.history[0]["mean_abs_log_error"]
-    assert res.n_simulations == sum(p * s for p, s in calls) == 7 * 8 + 8 * 10
+    assert res.n_simulations == sum(p * s for p, s in calls) == 7 * 8 + 8 * 10 + 10
+    # the check simulates the returned effects on its own fresh seeds, and reports that mean
+    assert res.seeds["final"] not in [res.seeds[k] for k in res.seeds if k != "final"]
+    at_fit = toy([res.effects], res.seeds["final"])[0].mean(axis=0)
+    assert np.allclose(res.final["simulated"], at_fit)
+    assert res.final["mean_abs_log_error"] == pytest.approx(np.abs(np.log(observed() / at_fit)).mean())
+    assert res.final["mean_abs_log_error"] < res.history[0]["mean_abs_log_error"]
     assert np.allclose(res.jacobian["u1"], A[1], atol=0.05)
     again = fit_named_effects(toy, BLOCKS, observed(), cfg)
     assert again.effects == res.effects and again.seeds == res.seeds

@@ -311,8 +311,8 @@ def subdistrict_effects_markdown(path: str | Path, params: dict) -> list[str]:
         return float(np.abs(np.log(ratio)).mean())
     return [f"Stage 2 (`subdistrict_effects.csv`): the named sub-district effects fitted at the calibrated set's "
             f"globals (`subdistrict_sd` {fmt(sd)}, `screening_sd` {fmt(ssd)}), each sub-district's two effects "
-            "to its own two Table 3 counts with an N(0, 1) penalty; simulated = the mean of the fit's last "
-            f"round (mean |log error| {mean_log_error('proposals'):.3f} on proposals, "
+            "to its own two Table 3 counts with an N(0, 1) penalty; simulated = the mean at the fitted "
+            f"effects, on fresh seeds (mean |log error| {mean_log_error('proposals'):.3f} on proposals, "
             f"{mean_log_error('winners'):.3f} on "
             "winners). These counts are fitted in-sample, so the proposals and cumulative winners per "
             "sub-district in the fit table above are evidence of a good fit, not of prediction; experiments "

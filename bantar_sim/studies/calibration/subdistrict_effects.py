@@ -73,7 +73,8 @@ def fit_subdistrict_effects(values: dict, targets: Targets, executor: cf.Executo
     -------
     (dict, NamedEffectsResult, pandas.DataFrame)
         The calibrated set with ``subdistrict_effects = "named"`` and the 22 effects; the fit; one row per
-        sub-district with its effects and published and simulated (last round's mean) statistics.
+        sub-district with its effects and published and simulated statistics (the mean of the fit's check
+        at the fitted effects).
     """
     base = {**values, "subdistrict_effects": "named"}
 
@@ -89,7 +90,7 @@ def fit_subdistrict_effects(values: dict, targets: Targets, executor: cf.Executo
     fit = fit_named_effects(simulate, subdistrict_blocks(), observed, config, progress=progress)
     fit.n_simulations += 1
     n = len(SUBDISTRICTS)
-    last = np.asarray(fit.history[-1]["simulated"]) - OFFSET if fit.history else np.full(2 * n, np.nan)
+    last = np.asarray(fit.final["simulated"]) - OFFSET
     rows = []
     for k, s in enumerate(SUBDISTRICTS):
         z, u = effect_names(subdistrict_slug(s))

@@ -440,8 +440,8 @@ def _variant_results(run: ResolvedCalibration, stage: Path, result: CalibrationR
             table.to_csv(stage / "subdistrict_effects.csv", index=False)
             written.append("subdistrict_effects.csv")
             lines.append(f"stage 2: named sub-district effects fitted at the point ({fit.n_simulations} "
-                         f"simulations, mean |log error| {fit.history[-1]['mean_abs_log_error']:.3f} in the "
-                         "last round; subdistrict_effects.csv)")
+                         f"simulations, mean |log error| {fit.final['mean_abs_log_error']:.3f} at the fitted "
+                         "effects; subdistrict_effects.csv)")
             chosen = {**chosen, "stage_2": "named sub-district effects fitted with the globals fixed",
                       "stage_2_simulations": fit.n_simulations}
         write_calibrated_toml(stage / "calibrated.toml", values, {
