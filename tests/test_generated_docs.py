@@ -8,6 +8,7 @@ promote, make baseline, make benchmark, make sbc, make sensitivity, make experim
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -82,7 +83,6 @@ def test_shipped_results_come_from_this_model_version():
 def test_published_experiments_ran_on_the_shipped_calibrated_set():
     """FAILS ON PURPOSE after a promotion until `make experiments` is re-run: an experiment published from the
     calibrated set records that file's sha256, so a new calibrated.toml makes its numbers stale."""
-    import hashlib
     shipped = hashlib.sha256((REPO / "calibration/calibrated.toml").read_bytes()).hexdigest()
     found = {}
     for meta in sorted((REPO / "experiments/results").glob("*/experiment.json")):

@@ -2,12 +2,12 @@
 
 Stage 1 (rejection ABC on a reference table, :mod:`.reference`, or ABC-SMC, :mod:`.abc`) calibrates the global
 parameters with the sub-district effects drawn per run (``subdistrict_effects = "random"``: z_s, u_s ~ N(0, 1)),
-so its posterior is that of the hierarchical model
-with the named effects integrated out. Stage 2 holds the chosen point's globals fixed and fits each
-sub-district's standardised leadership effect ``leadership_z_<s>`` and screening effort ``screening_u_<s>`` to
-its two Table 3 statistics (RTs proposed to the city 2014–2020, winners 2014–2020), with the N(0, 1) prior as
-a penalty (:func:`bantar_sim.studies.calibration.named_effects.fit_named_effects`). The calibrated set then
-runs with ``subdistrict_effects = "named"`` (docs/ODD.md 7.4, 7.5).
+so its posterior is that of the hierarchical model with the named effects integrated out. Stage 2 holds the
+chosen point's globals fixed and fits each sub-district's standardised leadership effect ``leadership_z_<s>``
+and screening effort ``screening_u_<s>`` to its two Table 3 statistics (RTs proposed to the city 2014–2020,
+winners 2014–2020), with the N(0, 1) prior as a penalty
+(:func:`bantar_sim.studies.calibration.named_effects.fit_named_effects`). The calibrated set then runs with
+``subdistrict_effects = "named"`` (docs/ODD.md 7.4, 7.5).
 
 Both statistics get 0.5 added (observed and simulated) before the logs: a small sub-district can have no
 winner in a reduced-scale run.
